@@ -1,0 +1,66 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { SmsOtpError } from './errors.js';
+import { DEFAULT_SESSION_KEY, readPending } from './session.js';
+
+export interface GuardOptions {
+  /** @default 'smsOtp' */
+  sessionKey?: string;
+  /**
+   * What to do with a request the guard refuses (e.g. redirect a browser to `/login`).
+   * @default answers 401 with `{"error": <code>, "message": …}`
+   */
+  onDenied?: (req: Request, res: Response, next: NextFunction, error: SmsOtpError) => void;
+}
+
+/**
+ * Admits only fully logged-in users: Passport must be initialised, say the
+ * request is authenticated, hold a user, and the session must hold no pending
+ * (half-authenticated) login. Anything else, including a missing Passport, is
+ * refused: deny by default.
+ */
+export function requireAuthenticated(options: GuardOptions = {}): RequestHandler {
+  const sessionKey = options.sessionKey ?? DEFAULT_SESSION_KEY;
+  const deny = options.onDenied ?? answerWith;
+  return (req, res, next) => {
+    const check = (req as { isAuthenticated?: unknown }).isAuthenticated;
+    const authenticated = typeof check === 'function' && check.call(req) === true
+      && (req as { user?: unknown }).user != null
+      && readPending(req, sessionKey) === undefined;
+    if (authenticated) return next();
+    return deny(req, res, next, new SmsOtpError('NOT_AUTHENTICATED'));
+  };
+}
+
+/** Admits only sessions with a live pending login: the code-entry page and its resend. */
+export function requirePendingLogin(options: GuardOptions = {}): RequestHandler {
+  const sessionKey = options.sessionKey ?? DEFAULT_SESSION_KEY;
+  const deny = options.onDenied ?? answerWith;
+  return (req, res, next) => {
+    if (readPending(req, sessionKey) !== undefined) return next();
+    return deny(req, res, next, new SmsOtpError('NO_PENDING_LOGIN'));
+  };
+}
+
+/**
+ * An Express error handler for this package's errors: the suggested status, a
+ * `Retry-After` header when the error has one, and `{"error": <code>, "message": …}`.
+ * Any other error passes on to the app's own handler.
+ */
+export function smsOtpErrorHandler(): (err: unknown, req: Request, res: Response, next: NextFunction) => void {
+  return (err, req, res, next) => {
+    if (!(err instanceof SmsOtpError) || res.headersSent) return next(err);
+    answerWith(req, res, next, err);
+  };
+}
+
+function answerWith(_req: Request, res: Response, _next: NextFunction, error: SmsOtpError): void {
+  const body: Record<string, unknown> = { error: error.code, message: error.message };
+  if (error.retryAfterSeconds !== undefined) {
+    res.setHeader('Retry-After', String(error.retryAfterSeconds));
+    body.retryAfterSeconds = error.retryAfterSeconds;
+  }
+  if (error.attemptsLeft !== undefined) body.attemptsLeft = error.attemptsLeft;
+  res.statusCode = error.status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify(body));
+}

@@ -1,0 +1,15 @@
+export { SmsOtp, type SmsOtpOptions } from './sms-otp.js';
+export { SmsOtpStrategy, type SmsOtpStrategyOptions, type SmsOtpFailure, type LoadUser } from './strategy.js';
+export { startSmsOtp, resendSmsOtp, type StartStepOptions, type ResendStepOptions, type UserAccessors } from './steps.js';
+export { requireAuthenticated, requirePendingLogin, smsOtpErrorHandler, type GuardOptions } from './guards.js';
+export { OtpChallenges, type OtpChallengesOptions, type StartedChallenge, type VerifyResult, type Recipient } from './challenge.js';
+export { DEFAULTS, BOUNDS, type ChallengeNumbers } from './options.js';
+export { ERROR_CODES, ERROR_STATUS, SmsOtpError, SmsSendError, isSmsOtpError, type SmsOtpErrorCode, type SmsOtpErrorDetails, type SmsSendErrorDetails } from './errors.js';
+export { hotpCode } from './hotp.js';
+export { SecretSealer, parseEncryptionKey, SECRET_BYTES, type EncryptionKey } from './secrets.js';
+export { DEFAULT_SESSION_KEY, readPending, type PendingLogin } from './session.js';
+export type { OtpStore, IssueInput, CodeIssued, ResendInput, ResendResult, AttemptInput, AttemptResult, CodeRef } from './store.js';
+export { MemoryOtpStore, type MemoryOtpStoreOptions } from './stores/memory.js';
+export { RedisOtpStore, type RedisOtpStoreOptions, type RedisScriptClient } from './stores/redis.js';
+export { defaultMessageTemplate, renderMessage, redactPhoneNumber, type SmsSender, type SmsMessage, type MessageTemplate, type MessageOptions } from './sender.js';
+export { OutboxSender, type OutboxSenderOptions, type OutboxEntry } from './senders/outbox.js';

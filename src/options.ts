@@ -1,0 +1,95 @@
+import { SmsOtpError } from './errors.js';
+
+/** The numbers of the code step. Every one is in seconds or a plain count. */
+export interface ChallengeNumbers {
+  /**
+   * Digits per code (RFC 4226 §5.3: at least 6).
+   * @default 6
+   */
+  digits: number;
+  /**
+   * How long one code can be used. NIST SP 800-63B allows at most 10 minutes;
+   * more than 600 is refused at construction.
+   * @default 300
+   */
+  codeTtlSeconds: number;
+  /**
+   * How long a half-authenticated login lives; then the password step starts over.
+   * At least `codeTtlSeconds`.
+   * @default 600
+   */
+  pendingTtlSeconds: number;
+  /**
+   * Codes compared per challenge (right or wrong); after that many wrong ones the
+   * challenge is dead and the password step starts over. Resends do not reset it.
+   * @default 5
+   */
+  maxAttempts: number;
+  /**
+   * Seconds between two sends for one login.
+   * @default 30
+   */
+  resendCooldownSeconds: number;
+  /**
+   * Texts sent per login, the first one included.
+   * @default 3
+   */
+  maxSendsPerChallenge: number;
+}
+
+/** The defaults, from DESIGN.md's table. */
+export const DEFAULTS: Readonly<ChallengeNumbers> = Object.freeze({
+  digits: 6,
+  codeTtlSeconds: 300,
+  pendingTtlSeconds: 600,
+  maxAttempts: 5,
+  resendCooldownSeconds: 30,
+  maxSendsPerChallenge: 3,
+});
+
+/** Inclusive bounds of each number, and why where a standard sets them. */
+export const BOUNDS: Readonly<Record<keyof ChallengeNumbers, readonly [min: number, max: number, why?: string]>> = Object.freeze({
+  digits: [6, 10, 'RFC 4226 §5.3 asks for at least 6; HOTP yields at most 10'],
+  codeTtlSeconds: [1, 600, 'NIST SP 800-63B allows a code at most 10 minutes'],
+  pendingTtlSeconds: [1, 3600],
+  maxAttempts: [1, 10],
+  resendCooldownSeconds: [0, 3600],
+  maxSendsPerChallenge: [1, 10],
+});
+
+/**
+ * Fills in defaults and checks every number once, at construction. A value out
+ * of bounds is an `INVALID_OPTIONS` error naming the option, the bound and the value.
+ */
+export function resolveNumbers(input: Partial<ChallengeNumbers> = {}): Readonly<ChallengeNumbers> {
+  if (input === null || typeof input !== 'object') {
+    throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: options must be an object');
+  }
+  const resolved = { ...DEFAULTS };
+  for (const name of Object.keys(DEFAULTS) as Array<keyof ChallengeNumbers>) {
+    const value = input[name];
+    if (value === undefined) continue;
+    const [min, max, why] = BOUNDS[name];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new SmsOtpError(
+        'INVALID_OPTIONS',
+        `passport-sms-otp: ${name} must be a whole number from ${min} to ${max}${why ? ` (${why})` : ''}, got ${describe(value)}`,
+      );
+    }
+    resolved[name] = value;
+  }
+  if (resolved.pendingTtlSeconds < resolved.codeTtlSeconds) {
+    throw new SmsOtpError(
+      'INVALID_OPTIONS',
+      `passport-sms-otp: pendingTtlSeconds (${resolved.pendingTtlSeconds}) must be at least codeTtlSeconds (${resolved.codeTtlSeconds}), or a code would outlive its login`,
+    );
+  }
+  return Object.freeze(resolved);
+}
+
+/** A short, safe description of a bad option value for an error message. */
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}

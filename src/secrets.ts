@@ -1,0 +1,109 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { SmsOtpError } from './errors.js';
+
+/** One AES-256 key and the id stored beside everything it seals. */
+export interface EncryptionKey {
+  /** Short id stored with each sealed secret: letters, digits, `_` or `-`, at most 32. */
+  id: string;
+  /** 32 bytes, as a Uint8Array, 64 hex characters, or base64 / base64url. */
+  key: Uint8Array | string;
+}
+
+/** The bytes of one HOTP secret (RFC 4226 R6: 160 bits). */
+export const SECRET_BYTES = 20;
+
+const VERSION = 'v1';
+const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/;
+
+/**
+ * Reads a 32-byte key from bytes, 64 hex characters, or base64. Anything else is
+ * an `INVALID_OPTIONS` error that says what was expected (never the key itself).
+ */
+export function parseEncryptionKey(input: unknown, name = 'encryptionKey'): Buffer {
+  let bytes: Buffer | undefined;
+  if (input instanceof Uint8Array) bytes = Buffer.from(input);
+  else if (typeof input === 'string') {
+    const text = input.trim();
+    if (/^[0-9a-fA-F]{64}$/.test(text)) bytes = Buffer.from(text, 'hex');
+    else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(text)) bytes = Buffer.from(text, 'base64');
+  }
+  if (bytes === undefined || bytes.length !== 32) {
+    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: ${name} must be 32 bytes, given as a Uint8Array, 64 hex characters or base64`);
+  }
+  return bytes;
+}
+
+/** The id of a key given without one: a short fingerprint, stable across restarts. */
+function fingerprint(key: Buffer): string {
+  return `k${createHash('sha256').update('passport-sms-otp key id').update(key).digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * Seals per-user HOTP secrets with AES-256-GCM. The first key seals; every key
+ * opens, so keys can rotate: add the new key first, keep the old ones until the
+ * secrets sealed with them are gone. The user id is authenticated data, so a
+ * sealed secret copied to another user does not open.
+ */
+export class SecretSealer {
+  private readonly keys: ReadonlyMap<string, Buffer>;
+  private readonly currentId: string;
+
+  constructor(keys: ReadonlyArray<EncryptionKey> | Uint8Array | string) {
+    const list: Array<[string, Buffer]> = [];
+    if (Array.isArray(keys)) {
+      keys.forEach((entry: unknown, i) => {
+        const { id, key } = (entry ?? {}) as Partial<EncryptionKey>;
+        if (typeof id !== 'string' || !KEY_ID.test(id)) {
+          throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: encryptionKeys[${i}].id must be 1-32 letters, digits, "_" or "-"`);
+        }
+        list.push([id, parseEncryptionKey(key, `encryptionKeys[${i}].key`)]);
+      });
+    } else {
+      const key = parseEncryptionKey(keys);
+      list.push([fingerprint(key), key]);
+    }
+    const first = list[0];
+    if (first === undefined) throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: encryptionKeys must hold at least one key');
+    if (new Set(list.map(([id]) => id)).size !== list.length) {
+      throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: encryptionKeys ids must be unique');
+    }
+    this.keys = new Map(list);
+    this.currentId = first[0];
+  }
+
+  /** A fresh random secret for a user, sealed: `v1.<key id>.<iv>.<ciphertext>.<tag>`. */
+  sealNew(userId: string): string {
+    return this.seal(userId, randomBytes(SECRET_BYTES));
+  }
+
+  seal(userId: string, secret: Uint8Array): string {
+    const key = this.keys.get(this.currentId) as Buffer;
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
+    cipher.setAAD(aad(userId));
+    const ciphertext = Buffer.concat([cipher.update(secret), cipher.final()]);
+    return [VERSION, this.currentId, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
+  }
+
+  /** Opens a sealed secret, or throws `SECRET_UNREADABLE` (unknown key id, tampering, another user's secret). */
+  open(userId: string, sealed: string): Buffer {
+    const parts = typeof sealed === 'string' ? sealed.split('.') : [];
+    const [version, keyId, iv, ciphertext, tag] = parts;
+    const key = keyId === undefined ? undefined : this.keys.get(keyId);
+    if (parts.length !== 5 || version !== VERSION || key === undefined || iv === undefined || ciphertext === undefined || tag === undefined) {
+      throw new SmsOtpError('SECRET_UNREADABLE', `The stored one-time-code secret cannot be decrypted: ${key === undefined ? 'its key id is not among the configured keys' : 'it is malformed'}`);
+    }
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
+      decipher.setAAD(aad(userId));
+      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+      return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
+    } catch (cause) {
+      throw new SmsOtpError('SECRET_UNREADABLE', undefined, { cause });
+    }
+  }
+}
+
+function aad(userId: string): Buffer {
+  return Buffer.from(`passport-sms-otp:${VERSION}:${userId}`, 'utf8');
+}

@@ -1,0 +1,69 @@
+import { SmsOtpError } from '../errors.js';
+import { checkWebOtpHost, renderMessage, type MessageOptions, type SmsMessage, type SmsSender } from '../sender.js';
+
+/** One message in the outbox, as a dev page shows it. */
+export interface OutboxEntry {
+  to: string;
+  text: string;
+  /** ISO 8601 time of the send. */
+  sentAt: string;
+}
+
+export interface OutboxSenderOptions extends MessageOptions {
+  /**
+   * Messages kept; older ones are dropped first.
+   * @default 100
+   */
+  maxMessages?: number;
+  /**
+   * The outbox refuses to be constructed when `NODE_ENV=production` (it would
+   * show every code on a web page). Set this to `true` only if you really mean it.
+   * @default false
+   */
+  allowInProduction?: boolean;
+}
+
+/**
+ * A development {@link SmsSender} that keeps the messages in memory instead of
+ * sending them, for a dev page and for tests. Not for production: it refuses
+ * to be constructed when `NODE_ENV=production` unless forced.
+ */
+export class OutboxSender implements SmsSender {
+  private readonly entries: OutboxEntry[] = [];
+  private readonly maxMessages: number;
+  private readonly messageOptions: MessageOptions;
+
+  constructor(options: OutboxSenderOptions = {}) {
+    if (process.env.NODE_ENV === 'production' && options.allowInProduction !== true) {
+      throw new SmsOtpError('INVALID_OPTIONS', 'OutboxSender is a development sender and refuses NODE_ENV=production; configure a real sender (pass allowInProduction: true to force it)');
+    }
+    const maxMessages = options.maxMessages ?? 100;
+    if (!Number.isInteger(maxMessages) || maxMessages < 1) throw new SmsOtpError('INVALID_OPTIONS', 'OutboxSender: maxMessages must be a positive whole number');
+    this.maxMessages = maxMessages;
+    this.messageOptions = { webOtpHost: checkWebOtpHost(options.webOtpHost) };
+    if (options.messageTemplate !== undefined) this.messageOptions.messageTemplate = options.messageTemplate;
+  }
+
+  async send(message: SmsMessage): Promise<void> {
+    this.entries.push({ to: message.to, text: renderMessage(message, this.messageOptions), sentAt: new Date().toISOString() });
+    if (this.entries.length > this.maxMessages) this.entries.splice(0, this.entries.length - this.maxMessages);
+  }
+
+  /** The kept messages, oldest first (a copy). */
+  get messages(): OutboxEntry[] {
+    return this.entries.map((entry) => ({ ...entry }));
+  }
+
+  /** The newest message to a number, if any. */
+  lastTo(to: string): OutboxEntry | undefined {
+    for (let i = this.entries.length - 1; i >= 0; i--) {
+      const entry = this.entries[i];
+      if (entry !== undefined && entry.to === to) return { ...entry };
+    }
+    return undefined;
+  }
+
+  clear(): void {
+    this.entries.length = 0;
+  }
+}

@@ -1,0 +1,78 @@
+import { SmsOtpError } from './errors.js';
+
+/** The half-authenticated record: who passed the password step, and which challenge is theirs. */
+export interface PendingLogin {
+  userId: string;
+  challengeId: string;
+  startedAtMs: number;
+  expiresAtMs: number;
+}
+
+/** What this package needs of `req.session`: express-session's regenerate and save. */
+export interface RegenerableSession {
+  regenerate(callback: (err?: unknown) => void): unknown;
+  save(callback: (err?: unknown) => void): unknown;
+  [key: string]: unknown;
+}
+
+/** Any request object; only its `session` property is read. */
+export type SessionRequest = object;
+
+function sessionOf(req: SessionRequest): unknown {
+  return (req as { session?: unknown }).session;
+}
+
+/** Where the pending record lives in `req.session`. @default 'smsOtp' */
+export const DEFAULT_SESSION_KEY = 'smsOtp';
+
+/** The session of a request if it can be regenerated, else `SESSION_UNSUPPORTED` (no express-session, or cookie-session). */
+export function regenerableSession(req: SessionRequest): RegenerableSession {
+  const session = sessionOf(req) as Partial<RegenerableSession> | null | undefined;
+  if (session === null || typeof session !== 'object' || typeof session.regenerate !== 'function' || typeof session.save !== 'function') {
+    throw new SmsOtpError('SESSION_UNSUPPORTED');
+  }
+  return session as RegenerableSession;
+}
+
+/** The live pending record, or undefined. A malformed or expired record is removed. */
+export function readPending(req: SessionRequest, key: string, nowMs: number = Date.now()): PendingLogin | undefined {
+  const session = sessionOf(req) as Record<string, unknown> | null | undefined;
+  if (session === null || typeof session !== 'object') return undefined;
+  const record = session[key] as Partial<PendingLogin> | undefined;
+  if (record === undefined) return undefined;
+  const live = record !== null && typeof record === 'object'
+    && typeof record.userId === 'string' && record.userId.length > 0
+    && typeof record.challengeId === 'string' && record.challengeId.length > 0
+    && typeof record.startedAtMs === 'number' && typeof record.expiresAtMs === 'number'
+    && record.expiresAtMs > nowMs;
+  if (!live) {
+    delete session[key];
+    return undefined;
+  }
+  return { userId: record.userId as string, challengeId: record.challengeId as string, startedAtMs: record.startedAtMs as number, expiresAtMs: record.expiresAtMs as number };
+}
+
+export function writePending(session: RegenerableSession, key: string, pending: PendingLogin): void {
+  session[key] = { ...pending };
+}
+
+export function clearPending(req: SessionRequest, key: string): void {
+  const session = sessionOf(req) as Record<string, unknown> | null | undefined;
+  if (session !== null && typeof session === 'object') delete session[key];
+}
+
+/** `session.regenerate()` as a promise: a new session id, nothing carried over. */
+export function regenerate(session: RegenerableSession): Promise<void> {
+  return callback((done) => session.regenerate(done));
+}
+
+/** `session.save()` as a promise, so the pending record is stored before the client is answered. */
+export function save(session: RegenerableSession): Promise<void> {
+  return callback((done) => session.save(done));
+}
+
+function callback(run: (done: (err?: unknown) => void) => unknown): Promise<void> {
+  return new Promise((resolve, reject) => {
+    run((err) => (err ? reject(err) : resolve()));
+  });
+}

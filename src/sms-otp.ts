@@ -1,0 +1,67 @@
+import type { RequestHandler } from 'express';
+import { OtpChallenges, type OtpChallengesOptions } from './challenge.js';
+import { requireAuthenticated, requirePendingLogin, type GuardOptions } from './guards.js';
+import { DEFAULT_SESSION_KEY } from './session.js';
+import { resendSmsOtp, startSmsOtp, type UserAccessors } from './steps.js';
+import { SmsOtpStrategy, type LoadUser } from './strategy.js';
+
+/** Everything {@link SmsOtp} needs: the challenge options plus how to find and read users. */
+export interface SmsOtpOptions<User> extends OtpChallengesOptions, UserAccessors<User> {
+  /** Finds a user by the id `userId(user)` gave. */
+  loadUser: LoadUser<User>;
+  /** @default 'code' */
+  codeField?: string;
+  /** @default 'smsOtp' */
+  sessionKey?: string;
+}
+
+/**
+ * The whole second factor wired once: the challenge logic, the Passport
+ * strategy, the start and resend steps, and the guards, all sharing one store,
+ * sender, key and session key.
+ *
+ * @example
+ * const smsOtp = new SmsOtp({ store, sender, encryptionKey, loadUser, userId: (u) => u.id, phoneNumber: (u) => u.phone });
+ * passport.use(smsOtp.strategy);
+ * app.post('/login', passport.authenticate('local', { session: false }), smsOtp.start(), (req, res) => res.json({ status: 'otp_required' }));
+ */
+export class SmsOtp<User> {
+  readonly challenges: OtpChallenges;
+  readonly strategy: SmsOtpStrategy<User>;
+  private readonly options: SmsOtpOptions<User>;
+  private readonly sessionKey: string;
+
+  constructor(options: SmsOtpOptions<User>) {
+    if (options === null || typeof options !== 'object') throw new TypeError('SmsOtp requires an options object');
+    const { loadUser, userId, phoneNumber, codeField, sessionKey, ...challengeOptions } = options;
+    if (typeof loadUser !== 'function' || typeof userId !== 'function' || typeof phoneNumber !== 'function') {
+      throw new TypeError('SmsOtp requires loadUser(id), userId(user) and phoneNumber(user) functions');
+    }
+    this.options = options;
+    this.sessionKey = sessionKey ?? DEFAULT_SESSION_KEY;
+    this.challenges = new OtpChallenges(challengeOptions);
+    this.strategy = new SmsOtpStrategy<User>({ challenges: this.challenges, loadUser, sessionKey: this.sessionKey, ...(codeField === undefined ? {} : { codeField }) });
+  }
+
+  /** The step after the password check; see {@link startSmsOtp}. */
+  start(options: { userProperty?: string } = {}): RequestHandler {
+    const { userId, phoneNumber } = this.options;
+    return startSmsOtp<User>({ challenges: this.challenges, userId, phoneNumber, sessionKey: this.sessionKey, ...options });
+  }
+
+  /** The resend step; see {@link resendSmsOtp}. */
+  resend(): RequestHandler {
+    const { loadUser, phoneNumber } = this.options;
+    return resendSmsOtp<User>({ challenges: this.challenges, loadUser, phoneNumber, sessionKey: this.sessionKey });
+  }
+
+  /** See {@link requireAuthenticated}. */
+  requireAuthenticated(options: Omit<GuardOptions, 'sessionKey'> = {}): RequestHandler {
+    return requireAuthenticated({ ...options, sessionKey: this.sessionKey });
+  }
+
+  /** See {@link requirePendingLogin}. */
+  requirePendingLogin(options: Omit<GuardOptions, 'sessionKey'> = {}): RequestHandler {
+    return requirePendingLogin({ ...options, sessionKey: this.sessionKey });
+  }
+}

@@ -1,0 +1,107 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { OtpChallenges } from './challenge.js';
+import { SmsOtpError } from './errors.js';
+import { clearPending, DEFAULT_SESSION_KEY, readPending, regenerableSession, regenerate, save, writePending } from './session.js';
+import type { LoadUser } from './strategy.js';
+
+/** How to read a user object the app's own user store returns. */
+export interface UserAccessors<User> {
+  /** The user's stable id, as a string; `loadUser` must find the user by it. */
+  userId: (user: User) => string;
+  /** The user's phone number in E.164 (`+4512345678`). */
+  phoneNumber: (user: User) => string | Promise<string>;
+}
+
+export interface StartStepOptions<User> extends UserAccessors<User> {
+  challenges: OtpChallenges;
+  /**
+   * The request property where the password step left the user: `'user'` after
+   * `passport.authenticate('local', { session: false })`, or the name given to
+   * Passport's `assignProperty`. It is deleted once read, so the rest of the
+   * request does not look logged in.
+   * @default 'user'
+   */
+  userProperty?: string;
+  /** @default 'smsOtp' */
+  sessionKey?: string;
+}
+
+export interface ResendStepOptions<User> {
+  challenges: OtpChallenges;
+  loadUser: LoadUser<User>;
+  phoneNumber: (user: User) => string | Promise<string>;
+  /** @default 'smsOtp' */
+  sessionKey?: string;
+}
+
+/**
+ * The step right after the password check: regenerates the session (a new id,
+ * nothing carried over), starts a challenge (a new counter, a new code, one
+ * text), writes the half-authenticated record, saves the session, then calls
+ * `next()`. `req.user` stays unset. Failures go to `next(err)` as
+ * {@link SmsOtpError}s (`SEND_FAILED`, `STORE_UNAVAILABLE`, …) with no pending
+ * record left behind, so the user can simply try again.
+ */
+export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandler {
+  const userProperty = options.userProperty ?? 'user';
+  const sessionKey = options.sessionKey ?? DEFAULT_SESSION_KEY;
+  if (typeof options.userId !== 'function' || typeof options.phoneNumber !== 'function') {
+    throw new TypeError('startSmsOtp requires userId(user) and phoneNumber(user) functions');
+  }
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const holder = req as unknown as Record<string, unknown>;
+    const user = holder[userProperty] as User | undefined;
+    delete holder[userProperty];
+    run(async () => {
+      if (user === undefined || user === null || (user as unknown) === false) throw new SmsOtpError('NO_PASSWORD_USER');
+      const session = regenerableSession(req);
+      const userId = options.userId(user);
+      const phoneNumber = await options.phoneNumber(user);
+      await regenerate(session);
+      const fresh = regenerableSession(req);
+      try {
+        const started = await options.challenges.start({ userId, phoneNumber });
+        writePending(fresh, sessionKey, { userId, challengeId: started.challengeId, startedAtMs: Date.now(), expiresAtMs: started.expiresAtMs });
+        await save(fresh);
+      } catch (err) {
+        clearPending(req, sessionKey);
+        throw err;
+      }
+    }, next);
+  };
+}
+
+/**
+ * Sends a new code for the session's pending login. The old code dies; wrong
+ * attempts carry over. Failures go to `next(err)`: `RESEND_COOLDOWN` (429, with
+ * `retryAfterSeconds`), `SEND_LIMIT`, `NO_PENDING_LOGIN`, `CHALLENGE_EXHAUSTED`,
+ * `SEND_FAILED`, `STORE_UNAVAILABLE`.
+ */
+export function resendSmsOtp<User>(options: ResendStepOptions<User>): RequestHandler {
+  const sessionKey = options.sessionKey ?? DEFAULT_SESSION_KEY;
+  if (typeof options.loadUser !== 'function' || typeof options.phoneNumber !== 'function') {
+    throw new TypeError('resendSmsOtp requires loadUser(id) and phoneNumber(user) functions');
+  }
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    run(async () => {
+      const pending = readPending(req, sessionKey);
+      if (pending === undefined) throw new SmsOtpError('NO_PENDING_LOGIN');
+      const user = await options.loadUser(pending.userId);
+      if (user === null || user === undefined || (user as unknown) === false) {
+        clearPending(req, sessionKey);
+        throw new SmsOtpError('USER_NOT_FOUND');
+      }
+      try {
+        await options.challenges.resend({ userId: pending.userId, challengeId: pending.challengeId, phoneNumber: await options.phoneNumber(user) });
+      } catch (err) {
+        if (err instanceof SmsOtpError && (err.code === 'NO_PENDING_LOGIN' || err.code === 'CHALLENGE_EXHAUSTED')) clearPending(req, sessionKey);
+        throw err;
+      }
+    }, next);
+  };
+}
+
+/** Runs an async step and hands its outcome to `next`, exactly once. */
+function run(step: () => Promise<void>, next: NextFunction): void {
+  step().then(() => next(), (err: unknown) => next(err instanceof Error ? err : new Error(String(err))));
+}

@@ -1,0 +1,104 @@
+import { Strategy } from 'passport-strategy';
+import type { Request } from 'express';
+import { OtpChallenges } from './challenge.js';
+import { SmsOtpError } from './errors.js';
+import { isWellFormedCode } from './hotp.js';
+import { clearPending, DEFAULT_SESSION_KEY, readPending } from './session.js';
+
+/** Finds the user of a pending login by id; `null`/`undefined` when there is none any more. */
+export type LoadUser<User> = (userId: string) => Promise<User | null | undefined> | User | null | undefined;
+
+export interface SmsOtpStrategyOptions<User> {
+  /** The challenge logic (store, sender, numbers) shared with the start and resend steps. */
+  challenges: OtpChallenges;
+  /** Loads the user to log in once the code is right. */
+  loadUser: LoadUser<User>;
+  /**
+   * The field of the POST body that holds the code. The code is read from the body only.
+   * @default 'code'
+   */
+  codeField?: string;
+  /**
+   * Where the pending record lives in `req.session`.
+   * @default 'smsOtp'
+   */
+  sessionKey?: string;
+  /**
+   * The strategy's name for `passport.authenticate()`.
+   * @default 'sms-otp'
+   */
+  name?: string;
+}
+
+/** What `fail()` passes on: the error's stable code and message, plus what a client may be told. */
+export interface SmsOtpFailure {
+  code: SmsOtpError['code'];
+  message: string;
+  attemptsLeft?: number;
+  retryAfterSeconds?: number;
+}
+
+/**
+ * The code step as a Passport strategy (`passport.authenticate('sms-otp')`).
+ * Reads the code from the POST body, checks it against the session's pending
+ * login, and on success removes the pending record and calls `success(user)`;
+ * Passport then regenerates the session and the user is fully logged in.
+ * Client mistakes end in `fail(info, status)` where `info` is an
+ * {@link SmsOtpFailure}; store failures end in `error()`.
+ */
+export class SmsOtpStrategy<User = unknown> extends Strategy {
+  name: string;
+  private readonly challenges: OtpChallenges;
+  private readonly loadUser: LoadUser<User>;
+  private readonly codeField: string;
+  private readonly sessionKey: string;
+
+  constructor(options: SmsOtpStrategyOptions<User>) {
+    super();
+    if (options === null || typeof options !== 'object') throw new TypeError('SmsOtpStrategy requires an options object');
+    if (!(options.challenges instanceof OtpChallenges)) throw new TypeError('SmsOtpStrategy requires options.challenges (an OtpChallenges)');
+    if (typeof options.loadUser !== 'function') throw new TypeError('SmsOtpStrategy requires a loadUser(id) function');
+    this.name = options.name ?? 'sms-otp';
+    this.challenges = options.challenges;
+    this.loadUser = options.loadUser;
+    this.codeField = options.codeField ?? 'code';
+    this.sessionKey = options.sessionKey ?? DEFAULT_SESSION_KEY;
+  }
+
+  override authenticate(req: Request): void {
+    this.verify(req).catch((err: unknown) => this.error(err instanceof Error ? err : new Error(String(err))));
+  }
+
+  private async verify(req: Request): Promise<void> {
+    // Input first: nothing malformed reaches the store or a crypto call.
+    const body: unknown = req.method === 'POST' ? req.body : undefined;
+    const code = body !== null && typeof body === 'object' && Object.hasOwn(body, this.codeField)
+      ? (body as Record<string, unknown>)[this.codeField]
+      : undefined;
+    if (!isWellFormedCode(code, this.challenges.numbers.digits)) {
+      return this.failWith(new SmsOtpError('CODE_MALFORMED', code === undefined ? 'No code was posted.' : undefined));
+    }
+
+    const pending = readPending(req, this.sessionKey);
+    if (pending === undefined) return this.failWith(new SmsOtpError('NO_PENDING_LOGIN'));
+
+    const result = await this.challenges.verify({ userId: pending.userId, challengeId: pending.challengeId, code });
+    if (!result.ok) {
+      if (result.error.code === 'CHALLENGE_EXHAUSTED' || result.error.code === 'NO_PENDING_LOGIN') clearPending(req, this.sessionKey);
+      return this.failWith(result.error);
+    }
+    // The code is spent. Remove the pending record before success(): with
+    // keepSessionInfo Passport would otherwise carry it into the full session.
+    clearPending(req, this.sessionKey);
+    const user = await this.loadUser(pending.userId);
+    if (user === null || user === undefined || (user as unknown) === false) return this.failWith(new SmsOtpError('USER_NOT_FOUND'));
+    return this.success(user as object);
+  }
+
+  private failWith(error: SmsOtpError): void {
+    const info: SmsOtpFailure = { code: error.code, message: error.message };
+    if (error.attemptsLeft !== undefined) info.attemptsLeft = error.attemptsLeft;
+    if (error.retryAfterSeconds !== undefined) info.retryAfterSeconds = error.retryAfterSeconds;
+    return this.fail(info, error.status);
+  }
+}

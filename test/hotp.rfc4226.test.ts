@@ -1,0 +1,39 @@
+import { expect } from 'chai';
+import { hotpCode } from '../src/hotp.js';
+import { SecretSealer } from '../src/secrets.js';
+
+// RFC 4226 Appendix D: secret "12345678901234567890", counters 0-9.
+const SECRET = Buffer.from('12345678901234567890', 'ascii');
+const APPENDIX_D = ['755224', '287082', '359152', '969429', '338314', '254676', '287922', '162583', '399871', '520489'];
+
+describe('HOTP: RFC 4226 Appendix D', () => {
+  APPENDIX_D.forEach((expected, counter) => {
+    it(`counter ${counter} gives ${expected}`, () => {
+      expect(hotpCode(SECRET, counter, 6)).to.equal(expected);
+    });
+  });
+
+  it('gives the same codes after the secret is sealed and opened, as the store path does', () => {
+    const sealer = new SecretSealer('00'.repeat(32));
+    const sealed = sealer.seal('alice', SECRET);
+    expect(sealed).to.not.include(SECRET.toString('base64url'));
+    const opened = sealer.open('alice', sealed);
+    expect(APPENDIX_D.map((_, counter) => hotpCode(opened, counter, 6))).to.deep.equal(APPENDIX_D);
+  });
+
+  it('is pure: the same counter always gives the same code', () => {
+    expect(hotpCode(SECRET, 3, 6)).to.equal(hotpCode(SECRET, 3, 6));
+  });
+
+  it('makes 8- and 10-digit codes from the same truncation (RFC 4226 §5.3)', () => {
+    // Appendix D's truncated decimal values for counters 0 and 1.
+    expect(hotpCode(SECRET, 0, 8)).to.equal('84755224');
+    expect(hotpCode(SECRET, 0, 10)).to.equal('1284755224');
+    expect(hotpCode(SECRET, 1, 10)).to.equal('1094287082');
+  });
+
+  it('refuses a negative or fractional counter', () => {
+    expect(() => hotpCode(SECRET, -1, 6)).to.throw(RangeError);
+    expect(() => hotpCode(SECRET, 1.5, 6)).to.throw(RangeError);
+  });
+});

@@ -1,0 +1,39 @@
+import { expect } from 'chai';
+import { MemoryOtpStore } from '../src/stores/memory.js';
+import { storeContract } from './helpers/store-contract.js';
+
+storeContract('MemoryOtpStore', async () => {
+  const store = new MemoryOtpStore();
+  return { store, close: async () => store.close() };
+});
+
+describe('MemoryOtpStore: bounded memory', () => {
+  it('sweeps expired challenges, codes and cooldowns; keeps secrets and counters', async () => {
+    let now = 1_000_000;
+    const store = new MemoryOtpStore({ now: () => now });
+    try {
+      for (let i = 0; i < 1000; i++) {
+        await store.issue({ userId: `u${i}`, challengeId: 'c', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 30_000 });
+      }
+      expect(store.size).to.deep.equal({ users: 1000, challenges: 1000, codes: 1000, cooldowns: 1000 });
+      now += 600_000;
+      store.sweep();
+      expect(store.size).to.deep.equal({ users: 1000, challenges: 0, codes: 0, cooldowns: 0 });
+    } finally {
+      store.close();
+    }
+  });
+
+  it('sweeps by itself on its timer', async () => {
+    let now = 0;
+    const store = new MemoryOtpStore({ now: () => now, sweepIntervalMs: 10 });
+    try {
+      await store.issue({ userId: 'u', challengeId: 'c', newSealedSecret: 's', pendingTtlMs: 100, codeTtlMs: 100, cooldownMs: 100 });
+      now = 1_000;
+      await new Promise((r) => setTimeout(r, 40));
+      expect(store.size).to.deep.include({ challenges: 0, codes: 0, cooldowns: 0 });
+    } finally {
+      store.close();
+    }
+  });
+});

@@ -1,0 +1,62 @@
+import { expect } from 'chai';
+import { createClient as createClient6 } from 'redis6';
+import { SmsOtpError } from '../src/errors.js';
+import { RedisOtpStore } from '../src/stores/redis.js';
+import { connectRedis, REDIS_URL, uniquePrefix } from './helpers/redis.js';
+import { storeContract } from './helpers/store-contract.js';
+
+storeContract('RedisOtpStore on node-redis 5', async () => {
+  const client = await connectRedis();
+  return { store: new RedisOtpStore(client, { prefix: uniquePrefix('contract5') }), close: async () => { await client.quit(); } };
+});
+
+storeContract('RedisOtpStore on node-redis 6', async () => {
+  const client = createClient6({ url: REDIS_URL });
+  client.on('error', () => undefined);
+  await client.connect();
+  return { store: new RedisOtpStore(client, { prefix: uniquePrefix('contract6') }), close: async () => { await client.close(); } };
+});
+
+describe('RedisOtpStore: keys', () => {
+  it('puts all of a user\'s keys under one hash tag, braces in the id escaped', () => {
+    const store = new RedisOtpStore({ eval: async () => 1, evalSha: async () => 1 }, { prefix: 'p' });
+    const keys = Object.values(store.keysOf('a}b{c'));
+    const tags = keys.map((key) => /\{([^}]*)\}/.exec(key)?.[1]);
+    expect(new Set(tags)).to.deep.equal(new Set(['a%7Db%7Bc']));
+  });
+
+  it('gives a TTL to every key but the secret-and-counter hash', async () => {
+    const client = await connectRedis();
+    try {
+      const store = new RedisOtpStore(client, { prefix: uniquePrefix('ttl') });
+      await store.issue({ userId: 'u', challengeId: 'c', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 30_000 });
+      const k = store.keysOf('u');
+      expect(await client.pTTL(k.hotp)).to.equal(-1);
+      expect(await client.pTTL(k.challenge)).to.be.within(590_000, 600_000);
+      expect(await client.pTTL(k.code)).to.be.within(290_000, 300_000);
+      expect(await client.pTTL(k.cooldown)).to.be.within(20_000, 30_000);
+      expect(await client.hGetAll(k.hotp)).to.deep.equal({ sealed: 's', counter: '1' });
+      await store.deleteUser('u');
+      expect(await client.exists([k.hotp, k.challenge, k.code, k.cooldown])).to.equal(0);
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it('loads its scripts by itself after SCRIPT FLUSH', async () => {
+    const client = await connectRedis();
+    try {
+      const store = new RedisOtpStore(client, { prefix: uniquePrefix('flush') });
+      await client.scriptFlush();
+      await store.ping();
+      await store.deleteUser('u');
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it('refuses something that is not a node-redis client, and a prefix with braces', () => {
+    expect(() => new RedisOtpStore({} as never)).to.throw(SmsOtpError, /node-redis client/);
+    expect(() => new RedisOtpStore({ eval: async () => 1, evalSha: async () => 1 }, { prefix: 'a{b}' })).to.throw(SmsOtpError, /prefix/);
+  });
+});
