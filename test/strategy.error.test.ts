@@ -1,0 +1,49 @@
+import { expect } from 'chai';
+import { OtpChallenges } from '../src/challenge.js';
+import { SmsOtpError } from '../src/errors.js';
+import { OutboxSender } from '../src/senders/outbox.js';
+import { MemoryOtpStore } from '../src/stores/memory.js';
+import { RedisOtpStore } from '../src/stores/redis.js';
+import { SmsOtpStrategy } from '../src/strategy.js';
+import { TEST_KEY } from './helpers/app.js';
+import { fakeRequest, runStrategy } from './helpers/run-strategy.js';
+
+const session = { smsOtp: { userId: 'u1', challengeId: 'c1', startedAtMs: Date.now(), expiresAtMs: Date.now() + 60_000 } };
+
+describe('SmsOtpStrategy: error', () => {
+  it('a store that throws: error(STORE_UNAVAILABLE), never success', async () => {
+    const broken = { eval: async () => { throw new Error('ECONNREFUSED'); }, evalSha: async () => { throw new Error('ECONNREFUSED'); } };
+    const challenges = new OtpChallenges({ store: new RedisOtpStore(broken), sender: new OutboxSender(), encryptionKey: TEST_KEY });
+    const outcome = await runStrategy(new SmsOtpStrategy({ challenges, loadUser: () => ({ id: 'u1' }) }), fakeRequest({ code: '123456' }, session));
+    expect(outcome.kind).to.equal('error');
+    expect((outcome as { error: SmsOtpError }).error).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
+  });
+
+  it('a store that never answers: error(STORE_UNAVAILABLE) after the command timeout', async () => {
+    const hanging = { eval: () => new Promise<never>(() => undefined), evalSha: () => new Promise<never>(() => undefined) };
+    const challenges = new OtpChallenges({ store: new RedisOtpStore(hanging, { commandTimeoutMs: 50 }), sender: new OutboxSender(), encryptionKey: TEST_KEY });
+    const outcome = await runStrategy(new SmsOtpStrategy({ challenges, loadUser: () => ({ id: 'u1' }) }), fakeRequest({ code: '123456' }, session));
+    expect(outcome).to.have.property('kind', 'error');
+  });
+
+  it('loadUser that throws: error(), never success', async () => {
+    const sender = new OutboxSender();
+    const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender, encryptionKey: TEST_KEY });
+    const { challengeId, expiresAtMs } = await challenges.start({ userId: 'u1', phoneNumber: '+4512345678' });
+    const code = /\d{6}/.exec(sender.lastTo('+4512345678')?.text ?? '')?.[0];
+    const strategy = new SmsOtpStrategy({ challenges, loadUser: () => { throw new Error('db down'); } });
+    const outcome = await runStrategy(strategy, fakeRequest({ code }, { smsOtp: { userId: 'u1', challengeId, startedAtMs: 0, expiresAtMs } }));
+    expect(outcome.kind).to.equal('error');
+  });
+
+  it('a secret sealed under a key that is not configured: error(SECRET_UNREADABLE)', async () => {
+    const store = new MemoryOtpStore();
+    const sender = new OutboxSender();
+    const before = new OtpChallenges({ store, sender, encryptionKey: 'b'.repeat(64) });
+    const { challengeId, expiresAtMs } = await before.start({ userId: 'u1', phoneNumber: '+4512345678' });
+    const after = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY });
+    const outcome = await runStrategy(new SmsOtpStrategy({ challenges: after, loadUser: () => ({ id: 'u1' }) }), fakeRequest({ code: '123456' }, { smsOtp: { userId: 'u1', challengeId, startedAtMs: 0, expiresAtMs } }));
+    expect(outcome.kind).to.equal('error');
+    expect((outcome as { error: SmsOtpError }).error.code).to.equal('SECRET_UNREADABLE');
+  });
+});

@@ -1,0 +1,50 @@
+import { expect } from 'chai';
+import { OtpChallenges } from '../src/challenge.js';
+import { OutboxSender } from '../src/senders/outbox.js';
+import { MemoryOtpStore } from '../src/stores/memory.js';
+import { SmsOtpStrategy } from '../src/strategy.js';
+import { codeIn, TEST_KEY } from './helpers/app.js';
+import { fakeRequest, runStrategy } from './helpers/run-strategy.js';
+
+describe('SmsOtpStrategy: success', () => {
+  const user = { id: 'u1', name: 'Alice' };
+
+  async function started(options: { loadUser?: (id: string) => unknown } = {}) {
+    const sender = new OutboxSender();
+    const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender, encryptionKey: TEST_KEY });
+    const strategy = new SmsOtpStrategy({ challenges, loadUser: options.loadUser ?? ((id: string) => (id === 'u1' ? user : null)) });
+    const { challengeId, expiresAtMs } = await challenges.start({ userId: 'u1', phoneNumber: '+4512345678' });
+    const req = fakeRequest({ code: codeIn(sender.lastTo('+4512345678')?.text) }, { smsOtp: { userId: 'u1', challengeId, startedAtMs: Date.now(), expiresAtMs } });
+    return { strategy, req };
+  }
+
+  it('is named sms-otp', () => {
+    const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: TEST_KEY });
+    expect(new SmsOtpStrategy({ challenges, loadUser: () => null }).name).to.equal('sms-otp');
+  });
+
+  it('calls success(user) with the loaded user and removes the pending record first', async () => {
+    const { strategy, req } = await started();
+    const outcome = await runStrategy(strategy, req);
+    expect(outcome).to.deep.equal({ kind: 'success', user });
+    expect(req.session).to.not.have.property('smsOtp');
+  });
+
+  it('accepts an async loadUser', async () => {
+    const { strategy, req } = await started({ loadUser: async () => user });
+    expect(await runStrategy(strategy, req)).to.deep.equal({ kind: 'success', user });
+  });
+
+  it('fails with USER_NOT_FOUND when the user is gone', async () => {
+    const { strategy, req } = await started({ loadUser: () => undefined });
+    const outcome = await runStrategy(strategy, req);
+    expect(outcome).to.deep.include({ kind: 'fail', status: 401 });
+    expect((outcome as { challenge: { code: string } }).challenge.code).to.equal('USER_NOT_FOUND');
+  });
+
+  it('refuses to be built without challenges or loadUser', () => {
+    expect(() => new SmsOtpStrategy({} as never)).to.throw(TypeError, /challenges/);
+    const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: TEST_KEY });
+    expect(() => new SmsOtpStrategy({ challenges } as never)).to.throw(TypeError, /loadUser/);
+  });
+});
