@@ -1,0 +1,39 @@
+import { expect } from 'chai';
+import { SmsOtpError } from '../src/errors.js';
+import { OutboxSender } from '../src/senders/outbox.js';
+
+describe('OutboxSender: the development sender', () => {
+  const env = process.env.NODE_ENV;
+  afterEach(() => {
+    if (env === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = env;
+  });
+
+  it('keeps messages with to, text and sentAt', async () => {
+    const outbox = new OutboxSender();
+    await outbox.send({ to: '+4512345678', code: '123456', ttlSeconds: 300 });
+    const [entry] = outbox.messages;
+    expect(entry?.to).to.equal('+4512345678');
+    expect(entry?.text).to.equal('123456 is your login code. It expires in 5 min. Never share it.');
+    expect(Number.isNaN(Date.parse(entry?.sentAt ?? ''))).to.equal(false);
+  });
+
+  it('ends with the WebOTP line when a host is set', async () => {
+    const outbox = new OutboxSender({ webOtpHost: 'example.com' });
+    await outbox.send({ to: '+4512345678', code: '654321', ttlSeconds: 300 });
+    expect(outbox.lastTo('+4512345678')?.text.split('\n').at(-1)).to.equal('@example.com #654321');
+    expect(() => new OutboxSender({ webOtpHost: 'https://example.com/' })).to.throw(TypeError, /bare host/);
+  });
+
+  it('keeps at most maxMessages, dropping the oldest', async () => {
+    const outbox = new OutboxSender({ maxMessages: 2 });
+    for (const code of ['111111', '222222', '333333']) await outbox.send({ to: '+4512345678', code, ttlSeconds: 60 });
+    expect(outbox.messages.map((m) => m.text.slice(0, 6))).to.deep.equal(['222222', '333333']);
+  });
+
+  it('refuses NODE_ENV=production unless forced', () => {
+    process.env.NODE_ENV = 'production';
+    expect(() => new OutboxSender()).to.throw(SmsOtpError, /production/);
+    expect(() => new OutboxSender({ allowInProduction: true })).to.not.throw();
+  });
+});
