@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { SmsOtpError } from './errors.js';
 import { codesEqual, hotpCode, isWellFormedCode } from './hotp.js';
 import { resolveNumbers, type ChallengeNumbers } from './options.js';
+import { normalizePhoneNumber } from './phone.js';
 import { SecretSealer, type EncryptionKey } from './secrets.js';
 import type { SmsSender } from './sender.js';
 import type { OtpStore } from './store.js';
@@ -33,11 +34,10 @@ export type VerifyResult = { ok: true } | { ok: false; error: SmsOtpError };
 /** What makes one user's code: who they are and where the text goes. */
 export interface Recipient {
   userId: string;
-  /** E.164, e.g. `+4512345678`. */
+  /** E.164, e.g. `+4512345678` (single spaces or hyphens between digits are tolerated). */
   phoneNumber: string;
 }
 
-const E164 = /^\+[1-9][0-9]{6,14}$/;
 const MAX_USER_ID_LENGTH = 256;
 
 /**
@@ -183,7 +183,6 @@ function checkUserId(userId: unknown): string {
 
 function checkRecipient(recipient: Recipient): Recipient {
   const userId = checkUserId(recipient.userId);
-  const phoneNumber = recipient.phoneNumber;
-  if (typeof phoneNumber !== 'string' || !E164.test(phoneNumber)) throw new SmsOtpError('PHONE_NUMBER_INVALID');
-  return { userId, phoneNumber };
+  // Checked before anything is stored or sent; senders get the canonical E.164 form.
+  return { userId, phoneNumber: normalizePhoneNumber(recipient.phoneNumber).e164 };
 }

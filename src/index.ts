@@ -13,3 +13,6 @@ export { MemoryOtpStore, type MemoryOtpStoreOptions } from './stores/memory.js';
 export { RedisOtpStore, type RedisOtpStoreOptions, type RedisScriptClient } from './stores/redis.js';
 export { defaultMessageTemplate, renderMessage, redactPhoneNumber, type SmsSender, type SmsMessage, type MessageTemplate, type MessageOptions } from './sender.js';
 export { OutboxSender, type OutboxSenderOptions, type OutboxEntry } from './senders/outbox.js';
+export { GatewayApiSender, GATEWAYAPI_DEFAULTS, type GatewayApiSenderOptions, type GatewayApiCommonOptions, type GatewayApiTokenAuth, type GatewayApiOAuthAuth, type GatewayApiMessageClass } from './senders/gatewayapi.js';
+export { GATEWAYAPI_ERROR_CODES } from './senders/gatewayapi-errors.js';
+export { normalizePhoneNumber, phoneNumberRegion, type NormalizedPhoneNumber, type PhoneNumberCheckOptions } from './phone.js';

@@ -47,7 +47,7 @@ describe('Options: defaults and bounds, checked at construction', () => {
     const sender = new OutboxSender();
     const store = new MemoryOtpStore();
     const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY });
-    for (const phoneNumber of ['4512345678', '+45', '', '+45 1234 5678', '+0123456789']) {
+    for (const phoneNumber of ['4512345678', '+45', '', '0045 1234 5678', '+0123456789']) {
       const err = await challenges.start({ userId: 'u', phoneNumber }).catch((e: unknown) => e);
       expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'PHONE_NUMBER_INVALID');
       expect(String((err as Error).message)).to.not.include(phoneNumber || 'never');

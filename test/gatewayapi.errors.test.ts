@@ -1,0 +1,167 @@
+import { expect } from 'chai';
+import { inspect } from 'node:util';
+import { SmsSendError } from '../src/errors.js';
+import { GatewayApiSender, type GatewayApiSenderOptions } from '../src/senders/gatewayapi.js';
+import { closedPortUrl, GatewayApiDouble, type GatewayApiScenario } from './helpers/gatewayapi-double.js';
+
+const CODE = '482913';
+const ALICE = { to: '+4512345678', code: CODE, ttlSeconds: 300 };
+const TEXT = `${CODE} is your login code. It expires in 5 min. Never share it.`;
+
+async function sendError(sender: GatewayApiSender): Promise<SmsSendError> {
+  try {
+    await sender.send(ALICE);
+  } catch (err) {
+    expect(err).to.be.instanceOf(SmsSendError);
+    return err as SmsSendError;
+  }
+  throw new Error('expected the send to fail');
+}
+
+describe('GatewayApiSender: failures', () => {
+  let double: GatewayApiDouble;
+  const make = (options: Partial<GatewayApiSenderOptions>): GatewayApiSender =>
+    new GatewayApiSender({ baseUrl: double.baseUrl, sender: 'ExampleApp', timeoutMs: 2000, ...options } as GatewayApiSenderOptions);
+  const token = (): GatewayApiSender => make({ token: double.token });
+  const oauth = (): GatewayApiSender => make({ key: double.key, secret: double.secret });
+
+  beforeEach(async () => {
+    double = await new GatewayApiDouble().start();
+  });
+  afterEach(async () => {
+    await double.close();
+  });
+
+  it('wrong OAuth secret: 401 0x0224, a configuration error, not retryable', async () => {
+    const error = await sendError(make({ key: double.key, secret: `${double.secret}x` }));
+    expect(error).to.include({ code: 'SEND_FAILED', httpStatus: 401, providerCode: '0x0224', configuration: true, retryable: false });
+    expect(error.incidentId).to.match(/^[0-9a-f-]{36}$/);
+    expect(error.message).to.contain('invalid OAuth signature');
+  });
+
+  it('unknown OAuth key: 401 0x0223, a configuration error', async () => {
+    const error = await sendError(make({ key: 'nobody', secret: double.secret }));
+    expect(error).to.include({ httpStatus: 401, providerCode: '0x0223', configuration: true, retryable: false });
+  });
+
+  it('wrong token: 401 0x0229, a configuration error, not retryable', async () => {
+    const error = await sendError(make({ token: `${double.token}x` }));
+    expect(error).to.include({ httpStatus: 401, providerCode: '0x0229', configuration: true, retryable: false });
+    expect(double.received).to.have.length(0);
+  });
+
+  const answered: Array<[GatewayApiScenario, Partial<SmsSendError>]> = [
+    ['insufficient-credit', { httpStatus: 403, providerCode: '0x0216', configuration: true, retryable: false }],
+    ['unprocessable', { httpStatus: 422, providerCode: undefined, configuration: false, retryable: false }],
+    ['server-error', { httpStatus: 500, providerCode: undefined, configuration: false, retryable: true }],
+  ];
+  for (const [scenario, expected] of answered) {
+    for (const auth of ['token', 'oauth'] as const) {
+      it(`${scenario} (${auth}): ${JSON.stringify(expected)}, after exactly one request`, async () => {
+        double.scenario = scenario;
+        const error = await sendError(auth === 'token' ? token() : oauth());
+        expect(error).to.include(expected);
+        expect(error.incidentId).to.be.a('string');
+        expect(double.requests).to.have.length(1);
+        expect(double.requests[0]?.status).to.equal(expected.httpStatus);
+      });
+    }
+  }
+
+  it('insufficient credit says so in the message, with the incident id', async () => {
+    double.scenario = 'insufficient-credit';
+    const error = await sendError(token());
+    expect(error.message).to.contain('0x0216 insufficient credit').and.to.contain(`incident ${error.incidentId ?? '?'}`);
+  });
+
+  it('no answer: aborts after timeoutMs, retryable, one request only', async () => {
+    double.scenario = 'hang';
+    const started = Date.now();
+    const error = await sendError(make({ token: double.token, timeoutMs: 150 }));
+    const elapsed = Date.now() - started;
+    expect(elapsed).to.be.at.least(140).and.below(1500);
+    expect(error).to.include({ retryable: true, configuration: false, httpStatus: undefined });
+    expect(error.message).to.contain('within 150 ms');
+    expect(double.requests).to.have.length(1);
+  });
+
+  it('a 200 with malformed JSON: an error that must not be retried (the SMS may be out)', async () => {
+    double.scenario = 'malformed-json';
+    const error = await sendError(token());
+    expect(error).to.include({ httpStatus: 200, retryable: false, configuration: false });
+    expect(error.message).to.contain('may have been sent');
+  });
+
+  it('a 200 without an ids array is treated like malformed JSON', async () => {
+    const answers = ['{"usage":{}}', '{"ids":[]}', '[]', 'null', ''];
+    for (const answer of answers) {
+      const sender = new GatewayApiSender({ token: 't', fetch: async () => new Response(answer, { status: 200 }) });
+      const error = await sendError(sender);
+      expect(error, answer).to.include({ httpStatus: 200, retryable: false });
+    }
+  });
+
+  it('a closed port: a network error, retryable, naming the system error', async () => {
+    const error = await sendError(new GatewayApiSender({ baseUrl: await closedPortUrl(), token: double.token }));
+    expect(error).to.include({ retryable: true, configuration: false, httpStatus: undefined });
+    expect(error.message).to.contain('ECONNREFUSED');
+    expect(error.cause).to.be.an('error');
+  });
+
+  it('a redirect is not followed: a configuration error pointing at baseUrl', async () => {
+    const fetchSpy: typeof fetch = async (_input, init) => {
+      expect(init?.redirect).to.equal('manual');
+      return new Response(null, { status: 301, headers: { location: 'https://elsewhere.example/' } });
+    };
+    const error = await sendError(new GatewayApiSender({ token: 't', fetch: fetchSpy }));
+    expect(error).to.include({ httpStatus: 301, configuration: true, retryable: false });
+    expect(error.message).to.contain('check baseUrl');
+  });
+
+  it('a recipient blacklisted (0x0215) is neither retryable nor a configuration error; free text of the answer stays out', async () => {
+    const body = JSON.stringify({ code: '0x0215', message: 'MSISDN %1 blacklisted', variables: ['4512345678'], incident_uuid: 'abc-1' });
+    const error = await sendError(new GatewayApiSender({ token: 't', fetch: async () => new Response(body, { status: 403 }) }));
+    expect(error).to.include({ providerCode: '0x0215', configuration: false, retryable: false, incidentId: 'abc-1' });
+    expect(error.message).to.not.contain('12345678').and.to.not.contain('%1');
+  });
+
+  it('ignores a provider code or incident id that is not well-formed', async () => {
+    const body = JSON.stringify({ code: 'secret <b>', incident_uuid: 'x'.repeat(500) });
+    const error = await sendError(new GatewayApiSender({ token: 't', fetch: async () => new Response(body, { status: 400 }) }));
+    expect(error).to.include({ httpStatus: 400, providerCode: undefined, incidentId: undefined, retryable: false, configuration: false });
+  });
+
+  it('no error message, stack or inspection holds the token, the secret, the code, the text or the full number', async () => {
+    const failures: Array<[GatewayApiScenario, () => GatewayApiSender]> = [
+      ['ok', () => make({ key: double.key, secret: `${double.secret}x` })],
+      ['ok', () => make({ token: `${double.token}x` })],
+      ['insufficient-credit', oauth],
+      ['unprocessable', token],
+      ['server-error', oauth],
+      ['malformed-json', token],
+      ['hang', () => make({ key: double.key, secret: double.secret, timeoutMs: 50 })],
+    ];
+    const errors: SmsSendError[] = [];
+    for (const [scenario, sender] of failures) {
+      double.scenario = scenario;
+      errors.push(await sendError(sender()));
+    }
+    errors.push(await sendError(new GatewayApiSender({ baseUrl: await closedPortUrl(), token: double.token })));
+    for (const error of errors) {
+      for (const shown of [error.message, error.stack ?? '', inspect(error, { depth: 0 })]) {
+        for (const forbidden of [double.token, double.secret, CODE, TEXT, '4512345678', '12345678', 'is your login code']) {
+          expect(shown, `${error.message} must not contain ${forbidden}`).to.not.contain(forbidden);
+        }
+      }
+      expect(error.message).to.contain('********78');
+    }
+  });
+
+  it('the sender itself does not show its credentials when inspected or serialised', () => {
+    const sender = new GatewayApiSender({ key: 'k3y-value', secret: 'very-secret-value', baseUrl: 'http://127.0.0.1:1' });
+    const tokenSender = new GatewayApiSender({ token: 'very-secret-token', baseUrl: 'http://127.0.0.1:1' });
+    for (const shown of [inspect(sender, { showHidden: true }), JSON.stringify(sender), inspect(tokenSender, { showHidden: true }), JSON.stringify(tokenSender)]) {
+      expect(shown).to.not.match(/very-secret/);
+    }
+  });
+});
