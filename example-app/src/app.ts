@@ -1,0 +1,130 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import session from 'express-session';
+import passportModule from 'passport';
+import { Strategy as LocalStrategy } from 'passport-local';
+import { csrfSync } from 'csrf-sync';
+import { SmsOtp, SmsOtpError } from 'passport-sms-otp';
+import type { AppConfig } from './config.js';
+import { createInfrastructure, type Infrastructure } from './infra.js';
+import { messagePage } from './pages.js';
+import { mountRoutes } from './routes.js';
+import { UserDirectory, type User } from './users.js';
+
+export interface ExampleApp {
+  app: Express;
+  infra: Infrastructure;
+  close(): Promise<void>;
+}
+
+const MAX_FIELD_LENGTH = 256;
+
+/** JSON for API clients (a JSON body, or `Accept` preferring JSON); HTML and redirects for browsers. */
+export function wantsJson(req: Request): boolean {
+  if (req.is('application/json')) return req.accepts(['json', 'html']) !== 'html';
+  return req.accepts(['html', 'json']) === 'json';
+}
+
+/** Builds the whole example app from a checked config. */
+export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
+  const infra = await createInfrastructure(config);
+  const users = await UserDirectory.demo();
+  const passport = new passportModule.Passport();
+
+  const smsOtp = new SmsOtp<User>({
+    store: infra.otpStore,
+    sender: infra.sender,
+    encryptionKey: config.encryptionKey,
+    loadUser: (id) => users.findById(id),
+    userId: (user) => user.id,
+    phoneNumber: (user) => user.phone,
+    ...config.numbers,
+  });
+
+  passport.use(new LocalStrategy((username, password, done) => {
+    // passport-local hands over whatever the body held: only short strings go on to scrypt.
+    if (typeof username !== 'string' || typeof password !== 'string' || username.length > MAX_FIELD_LENGTH || password.length > MAX_FIELD_LENGTH) {
+      return done(null, false);
+    }
+    users.verifyPassword(username, password).then((user) => done(null, user ?? false), done);
+  }));
+  passport.use(smsOtp.strategy);
+  passport.serializeUser((user, done) => done(null, (user as User).id));
+  passport.deserializeUser((id: unknown, done) => done(null, typeof id === 'string' ? users.findById(id) ?? false : false));
+
+  const csrf = csrfSync({
+    getTokenFromRequest: (req) => {
+      const body = req.body as Record<string, unknown> | undefined;
+      const fromBody = body !== null && typeof body === 'object' ? body['_csrf'] : undefined;
+      return typeof fromBody === 'string' ? fromBody : req.get('x-csrf-token');
+    },
+    // A cross-site form can only send form types, and this app allows no cross-origin requests, so a
+    // JSON body (or a bodiless API call asking for JSON) cannot come from another site's form.
+    skipCsrfProtection: (req) => req.is('application/json') === 'application/json' || (!req.get('content-type') && wantsJson(req)),
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  if (config.production) app.set('trust proxy', 1);
+  app.use((_req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Referrer-Policy', 'same-origin');
+    res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'");
+    next();
+  });
+  app.use(express.json({ limit: '16kb' }));
+  app.use(express.urlencoded({ extended: false, limit: '16kb' }));
+  app.use(session({
+    name: 'sid',
+    secret: config.sessionSecret,
+    store: infra.sessionStore,
+    resave: false,
+    saveUninitialized: false,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: config.production },
+  }));
+  app.use(passport.initialize());
+  app.use(passport.session());
+
+  mountRoutes(app, { config, infra, passport, smsOtp, csrf });
+
+  app.use((req: Request, res: Response) => {
+    if (wantsJson(req) || req.method !== 'GET') res.status(404).json({ error: 'not_found' });
+    else res.status(404).send(messagePage('Not found', 'There is no page here.'));
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const { status, body, headers } = describeError(err, infra);
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    if (status >= 500) console.error(`error: ${req.method} ${req.path} -> ${status} ${body.error}${err instanceof Error ? ` (${err.name}: ${err.message})` : ''}`);
+    if (res.headersSent) return;
+    if (wantsJson(req) || req.method !== 'GET' && req.is('application/json')) res.status(status).json(body);
+    else res.status(status).send(messagePage(status === 429 ? 'Please wait' : 'Something went wrong', body.message));
+  });
+
+  return {
+    app,
+    infra,
+    close: () => infra.close(),
+  };
+}
+
+/** Turns any error into a status and a JSON body that never leaks internals; client mistakes are 4xx. */
+function describeError(err: unknown, infra: Infrastructure): { status: number; body: { error: string; message: string; retryAfterSeconds?: number }; headers: Record<string, string> } {
+  if (err instanceof SmsOtpError) {
+    const headers: Record<string, string> = err.retryAfterSeconds !== undefined ? { 'Retry-After': String(err.retryAfterSeconds) } : {};
+    const body = { error: err.code, message: err.message, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) };
+    return { status: err.status, body, headers };
+  }
+  const fields = (err ?? {}) as { status?: unknown; statusCode?: unknown; type?: unknown; code?: unknown };
+  const status = typeof fields.status === 'number' ? fields.status : typeof fields.statusCode === 'number' ? fields.statusCode : 500;
+  if (status === 403 && (fields.code === 'EBADCSRFTOKEN' || String((err as Error).message).includes('csrf'))) {
+    return { status: 403, body: { error: 'csrf_invalid', message: 'The form expired; reload the page and try again.' }, headers: {} };
+  }
+  if (status >= 400 && status < 500) {
+    const message = fields.type === 'entity.parse.failed' ? 'The request body is not valid JSON.' : fields.type === 'entity.too.large' ? 'The request body is too large.' : 'The request is not valid.';
+    return { status, body: { error: 'invalid_request', message }, headers: {} };
+  }
+  if (infra.redis !== undefined && !infra.redis.isReady) {
+    return { status: 503, body: { error: 'service_unavailable', message: 'The session store is unavailable; try again shortly.' }, headers: {} };
+  }
+  return { status: 500, body: { error: 'internal', message: 'Something went wrong.' }, headers: {} };
+}

@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import { BOUNDS, parseEncryptionKey, type ChallengeNumbers } from 'passport-sms-otp';
+
+/** Everything the example app reads from its environment, checked once at start. */
+export interface AppConfig {
+  production: boolean;
+  host: string;
+  port: number;
+  redisUrl: string | undefined;
+  sessionSecret: string;
+  encryptionKey: Buffer;
+  gatewayApi: { baseUrl: string; token: string } | { baseUrl: string; key: string; secret: string } | undefined;
+  smsSender: string;
+  webOtpHost: string | undefined;
+  numbers: Partial<ChallengeNumbers>;
+  rateLimitPerIpPerMin: number;
+  /** OTP_SENDS_PER_WINDOW: the per-user / per-number send budget per 15 min; checked now, enforced once the package has rolling send budgets. */
+  sendsPerWindow: number;
+  /** What was made up because it was missing (dev only), for the start-up warning. */
+  generated: string[];
+}
+
+/** A configuration the app refuses to start with; the message lists every problem. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`The example app cannot start:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const NUMBER_VARS: Array<[string, keyof ChallengeNumbers]> = [
+  ['OTP_DIGITS', 'digits'],
+  ['OTP_TTL_SECONDS', 'codeTtlSeconds'],
+  ['OTP_MAX_ATTEMPTS', 'maxAttempts'],
+  ['OTP_RESEND_COOLDOWN_SECONDS', 'resendCooldownSeconds'],
+];
+
+function wholeNumber(env: NodeJS.ProcessEnv, name: string, min: number, max: number, problems: string[]): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) < min || Number(raw) > max) {
+    problems.push(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw.slice(0, 20))}`);
+    return undefined;
+  }
+  return Number(raw);
+}
+
+/** Reads and checks the environment; throws {@link ConfigError} naming every problem at once. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const problems: string[] = [];
+  const generated: string[] = [];
+  const production = env.NODE_ENV === 'production';
+
+  const port = wholeNumber(env, 'PORT', 0, 65535, problems) ?? 3000;
+  const host = env.HOST || '127.0.0.1';
+  const redisUrl = env.REDIS_URL || undefined;
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must start with redis:// or rediss://');
+
+  let sessionSecret = env.SESSION_SECRET || '';
+  if (sessionSecret === '') {
+    if (production) problems.push('SESSION_SECRET is required when NODE_ENV=production');
+    sessionSecret = randomBytes(32).toString('hex');
+    generated.push('SESSION_SECRET');
+  } else if (sessionSecret.length < 32) {
+    problems.push('SESSION_SECRET must be at least 32 characters');
+  }
+
+  let encryptionKey: Buffer = randomBytes(32);
+  if (env.OTP_ENCRYPTION_KEY) {
+    try {
+      encryptionKey = parseEncryptionKey(env.OTP_ENCRYPTION_KEY, 'OTP_ENCRYPTION_KEY');
+    } catch {
+      problems.push('OTP_ENCRYPTION_KEY must be 32 bytes as 64 hex characters or base64');
+    }
+  } else {
+    if (production) problems.push('OTP_ENCRYPTION_KEY is required when NODE_ENV=production');
+    generated.push('OTP_ENCRYPTION_KEY');
+  }
+
+  const baseUrl = env.GATEWAYAPI_BASE_URL || 'https://gatewayapi.com';
+  let gatewayApi: AppConfig['gatewayApi'];
+  if (env.GATEWAYAPI_TOKEN) gatewayApi = { baseUrl, token: env.GATEWAYAPI_TOKEN };
+  else if (env.GATEWAYAPI_KEY || env.GATEWAYAPI_SECRET) {
+    if (!env.GATEWAYAPI_KEY || !env.GATEWAYAPI_SECRET) problems.push('GATEWAYAPI_KEY and GATEWAYAPI_SECRET go together (OAuth 1.0a); or set GATEWAYAPI_TOKEN');
+    else gatewayApi = { baseUrl, key: env.GATEWAYAPI_KEY, secret: env.GATEWAYAPI_SECRET };
+  }
+  if (production && gatewayApi === undefined) problems.push('a real SMS sender is required when NODE_ENV=production: set GATEWAYAPI_TOKEN, or GATEWAYAPI_KEY and GATEWAYAPI_SECRET');
+  if (production && redisUrl === undefined) problems.push('REDIS_URL is required when NODE_ENV=production (in-memory sessions and codes do not survive a restart or a second instance)');
+
+  const numbers: Partial<ChallengeNumbers> = {};
+  for (const [name, option] of NUMBER_VARS) {
+    const [min, max] = BOUNDS[option];
+    const value = wholeNumber(env, name, min, max, problems);
+    if (value !== undefined) numbers[option] = value;
+  }
+  const rateLimitPerIpPerMin = wholeNumber(env, 'RATE_LIMIT_PER_IP_PER_MIN', 0, 100_000, problems) ?? 30;
+  const sendsPerWindow = wholeNumber(env, 'OTP_SENDS_PER_WINDOW', 1, 100, problems) ?? 5;
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    production,
+    host,
+    port,
+    redisUrl,
+    sessionSecret,
+    encryptionKey,
+    gatewayApi,
+    smsSender: env.SMS_SENDER || 'ExampleApp',
+    webOtpHost: env.WEBOTP_HOST || undefined,
+    numbers,
+    rateLimitPerIpPerMin,
+    sendsPerWindow,
+    generated,
+  };
+}

@@ -1,0 +1,56 @@
+import { randomBytes, scrypt as scryptCallback, timingSafeEqual, type BinaryLike } from 'node:crypto';
+
+/** A user as the app stores it: never the password, only its scrypt hash. */
+export interface User {
+  id: string;
+  username: string;
+  phone: string;
+  salt: Buffer;
+  hash: Buffer;
+}
+
+const KEY_LENGTH = 32;
+const COST = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+
+function scrypt(password: BinaryLike, salt: BinaryLike): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scryptCallback(password, salt, KEY_LENGTH, COST, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}
+
+const DEMO = [
+  { id: '1', username: 'alice', password: 'alice-password', phone: '+4512345678' },
+  { id: '2', username: 'bob', password: 'bob-password', phone: '+4587654321' },
+];
+
+/** The demo users, with their passwords hashed at start-up. */
+export class UserDirectory {
+  private readonly byName = new Map<string, User>();
+  private readonly byId = new Map<string, User>();
+  // Checked when the name is unknown, so an unknown user costs the same scrypt as a wrong password.
+  private readonly decoy = { salt: randomBytes(16), hash: randomBytes(KEY_LENGTH) };
+
+  static async demo(): Promise<UserDirectory> {
+    const directory = new UserDirectory();
+    for (const { password, ...rest } of DEMO) {
+      const salt = randomBytes(16);
+      const user: User = { ...rest, salt, hash: await scrypt(password, salt) };
+      directory.byName.set(user.username, user);
+      directory.byId.set(user.id, user);
+    }
+    return directory;
+  }
+
+  findById(id: string): User | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The user when name and password match, else undefined; the same work either way. */
+  async verifyPassword(username: string, password: string): Promise<User | undefined> {
+    const user = this.byName.get(username);
+    const { salt, hash } = user ?? this.decoy;
+    const candidate = await scrypt(password, salt);
+    const match = timingSafeEqual(candidate, hash);
+    return user !== undefined && match ? user : undefined;
+  }
+}
