@@ -22,7 +22,8 @@ export interface Infrastructure {
 
 /** Connects to Redis, failing with a clear message instead of hanging when it does not answer. */
 async function connectRedis(url: string, timeoutMs = 5000): Promise<RedisClient> {
-  const client = createClient({ url, socket: { connectTimeout: 2000, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) } });
+  // No offline queue: while Redis is away every command fails at once (503) instead of hanging a login.
+  const client = createClient({ url, disableOfflineQueue: true, socket: { connectTimeout: 2000, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) } });
   let lastError = '';
   client.on('error', (err: unknown) => {
     const text = err instanceof Error ? err.message : String(err);

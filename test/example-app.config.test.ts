@@ -1,0 +1,45 @@
+import { expect } from 'chai';
+import { ConfigError, loadConfig } from '../example-app/src/config.js';
+
+describe('Example app: configuration from the environment', () => {
+  it('runs with nothing set: memory, dev outbox, random secrets it warns about', () => {
+    const config = loadConfig({});
+    expect(config).to.include({ port: 3000, host: '127.0.0.1', redisUrl: undefined, gatewayApi: undefined, rateLimitPerIpPerMin: 30, smsSender: 'ExampleApp' });
+    expect(config.generated).to.deep.equal(['SESSION_SECRET', 'OTP_ENCRYPTION_KEY']);
+  });
+
+  it('refuses NODE_ENV=production without SESSION_SECRET, OTP_ENCRYPTION_KEY, a real sender and Redis, naming each', () => {
+    let error: unknown;
+    try { loadConfig({ NODE_ENV: 'production' }); } catch (err) { error = err; }
+    expect(error).to.be.instanceOf(ConfigError);
+    const message = (error as Error).message;
+    for (const name of ['SESSION_SECRET', 'OTP_ENCRYPTION_KEY', 'GATEWAYAPI_TOKEN', 'REDIS_URL']) expect(message).to.include(name);
+  });
+
+  it('starts in production with everything set', () => {
+    const config = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 's'.repeat(32), OTP_ENCRYPTION_KEY: 'ab'.repeat(32), GATEWAYAPI_TOKEN: 't', REDIS_URL: 'redis://127.0.0.1:6379' });
+    expect(config.production).to.equal(true);
+    expect(config.generated).to.deep.equal([]);
+  });
+
+  const BAD: Array<[Record<string, string>, RegExp]> = [
+    [{ PORT: 'eighty' }, /PORT must be a whole number/],
+    [{ OTP_DIGITS: '5' }, /OTP_DIGITS must be a whole number from 6 to 10/],
+    [{ OTP_TTL_SECONDS: '900' }, /OTP_TTL_SECONDS must be a whole number from 1 to 600/],
+    [{ OTP_MAX_ATTEMPTS: '-1' }, /OTP_MAX_ATTEMPTS/],
+    [{ OTP_ENCRYPTION_KEY: 'short' }, /OTP_ENCRYPTION_KEY must be 32 bytes/],
+    [{ RATE_LIMIT_PER_IP_PER_MIN: 'lots' }, /RATE_LIMIT_PER_IP_PER_MIN/],
+    [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL must start with redis:\/\//],
+    [{ GATEWAYAPI_KEY: 'k' }, /GATEWAYAPI_KEY and GATEWAYAPI_SECRET go together/],
+    [{ SESSION_SECRET: 'short' }, /SESSION_SECRET must be at least 32 characters/],
+  ];
+  for (const [env, message] of BAD) {
+    it(`refuses ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')} with a message that says what is wrong`, () => {
+      expect(() => loadConfig(env)).to.throw(ConfigError, message);
+    });
+  }
+
+  it('never echoes a secret in its messages', () => {
+    expect(() => loadConfig({ OTP_ENCRYPTION_KEY: 'my-secret-value' })).to.throw(ConfigError).with.property('message').that.does.not.include('my-secret-value');
+  });
+});

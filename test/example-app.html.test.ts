@@ -1,0 +1,106 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import type { ExampleApp } from '../example-app/src/app.js';
+import { csrfTokenIn, newestCode, startExampleApp } from './helpers/example-app.js';
+
+const HTML = { Accept: 'text/html' };
+
+describe('Example app, in-memory mode: the browser pages', () => {
+  let handle: ExampleApp;
+  let agent: ReturnType<typeof request.agent>;
+  beforeEach(async () => {
+    handle = await startExampleApp({ OTP_RESEND_COOLDOWN_SECONDS: '0' });
+    agent = request.agent(handle.app);
+  });
+  afterEach(async () => { await handle.close(); });
+
+  const outbox = async () => (await request(handle.app).get('/dev/outbox').set('Accept', 'application/json')).body as Array<{ to: string; text: string }>;
+
+  async function passwordStep(): Promise<void> {
+    const page = await agent.get('/login').set(HTML);
+    const res = await agent.post('/login').set(HTML).type('form').send({ username: 'alice', password: 'alice-password', _csrf: csrfTokenIn(page.text) });
+    expect(res.status).to.equal(303);
+    expect(res.headers.location).to.equal('/login/otp');
+  }
+
+  it('GET /login: an accessible form with labels and a CSRF token; cookies httpOnly and SameSite=Lax', async () => {
+    const res = await agent.get('/login').set(HTML);
+    expect(res.status).to.equal(200);
+    expect(res.headers['content-type']).to.match(/text\/html/);
+    expect(res.text).to.include('<label for="username">').and.include('<label for="password">');
+    expect(res.text).to.include('autocomplete="current-password"');
+    csrfTokenIn(res.text);
+    const cookie = String(res.headers['set-cookie']);
+    expect(cookie).to.match(/HttpOnly/i).and.match(/SameSite=Lax/i);
+  });
+
+  it('a form post without the CSRF token is refused with 403, and nothing is sent', async () => {
+    await agent.get('/login').set(HTML);
+    const res = await agent.post('/login').set(HTML).type('form').send({ username: 'alice', password: 'alice-password' });
+    expect(res.status).to.equal(403);
+    const forged = await agent.post('/login').set(HTML).type('form').send({ username: 'alice', password: 'alice-password', _csrf: 'forged' });
+    expect(forged.status).to.equal(403);
+    expect(await outbox()).to.have.length(0);
+  });
+
+  it('a wrong password re-renders the form with an announced error and status 401', async () => {
+    const page = await agent.get('/login').set(HTML);
+    const res = await agent.post('/login').set(HTML).type('form').send({ username: 'alice', password: 'nope', _csrf: csrfTokenIn(page.text) });
+    expect(res.status).to.equal(401);
+    expect(res.text).to.include('role="alert"').and.include('Wrong username or password.');
+  });
+
+  it('password, code page, account, sign out: the whole browser flow with redirects', async () => {
+    await passwordStep();
+    const codePage = await agent.get('/login/otp').set(HTML);
+    expect(codePage.status).to.equal(200);
+    expect(codePage.text).to.include('type="text" inputmode="numeric" autocomplete="one-time-code"').and.include('maxlength="6"');
+    expect(codePage.text).to.include("navigator.credentials.get({ otp:");
+    const done = await agent.post('/login/otp').set(HTML).type('form').send({ code: newestCode(await outbox()), _csrf: csrfTokenIn(codePage.text) });
+    expect([done.status, done.headers.location]).to.deep.equal([303, '/account']);
+    const account = await agent.get('/account').set(HTML);
+    expect(account.status).to.equal(200);
+    expect(account.text).to.include('alice');
+    const out = await agent.post('/logout').set(HTML).type('form').send({ _csrf: csrfTokenIn(account.text) });
+    expect([out.status, out.headers.location]).to.deep.equal([303, '/login']);
+    const after = await agent.get('/account').set(HTML);
+    expect([after.status, after.headers.location]).to.deep.equal([303, '/login']);
+  });
+
+  it('a wrong code stays on the code page with the error; five send the browser back to the password', async () => {
+    await passwordStep();
+    const codePage = await agent.get('/login/otp').set(HTML);
+    const token = csrfTokenIn(codePage.text);
+    const code = newestCode(await outbox());
+    const wrong = code === '000000' ? '111111' : '000000';
+    const first = await agent.post('/login/otp').set(HTML).type('form').send({ code: wrong, _csrf: token });
+    expect(first.status).to.equal(401);
+    expect(first.text).to.include('The code is not correct.');
+    let last = first;
+    for (let i = 0; i < 4; i++) last = await agent.post('/login/otp').set(HTML).type('form').send({ code: wrong, _csrf: token });
+    expect([last.status, last.headers.location]).to.deep.equal([303, '/login']);
+    const login = await agent.get('/login').set(HTML);
+    expect(login.text).to.include('Too many wrong codes');
+  });
+
+  it('the code page and a resend need a pending login; a browser is sent to /login', async () => {
+    const page = await agent.get('/login/otp').set(HTML);
+    expect([page.status, page.headers.location]).to.deep.equal([303, '/login']);
+  });
+
+  it('the resend button: 303 back to the code page with a notice, and a new text', async () => {
+    await passwordStep();
+    const codePage = await agent.get('/login/otp').set(HTML);
+    const res = await agent.post('/login/otp/resend').set(HTML).type('form').send({ _csrf: csrfTokenIn(codePage.text) });
+    expect([res.status, res.headers.location]).to.deep.equal([303, '/login/otp?sent=1']);
+    expect((await agent.get('/login/otp?sent=1').set(HTML)).text).to.include('A new code is on its way.');
+    expect(await outbox()).to.have.length(2);
+  });
+
+  it('GET /dev/outbox as a page for browsers, escaped', async () => {
+    await passwordStep();
+    const res = await request(handle.app).get('/dev/outbox').set(HTML);
+    expect(res.status).to.equal(200);
+    expect(res.text).to.include('+4512345678').and.include('is your login code');
+  });
+});

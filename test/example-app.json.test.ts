@@ -1,0 +1,131 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import type { ExampleApp } from '../example-app/src/app.js';
+import { newestCode, startExampleApp } from './helpers/example-app.js';
+
+const JSON_ACCEPT = { Accept: 'application/json' };
+
+describe('Example app, in-memory mode: the JSON contract', () => {
+  let handle: ExampleApp;
+  let agent: ReturnType<typeof request.agent>;
+  const outbox = async () => (await request(handle.app).get('/dev/outbox').set(JSON_ACCEPT)).body as Array<{ to: string; text: string; sentAt: string }>;
+
+  beforeEach(async () => {
+    handle = await startExampleApp({ OTP_RESEND_COOLDOWN_SECONDS: '0' });
+    agent = request.agent(handle.app);
+  });
+  afterEach(async () => { await handle.close(); });
+
+  const login = (body: unknown = { username: 'alice', password: 'alice-password' }) => agent.post('/login').set(JSON_ACCEPT).send(body as object);
+  const submit = (code: unknown) => agent.post('/login/otp').set(JSON_ACCEPT).send({ code });
+
+  it('POST /login → 200 otp_required; POST /login/otp → 200 authenticated; GET /account → 200 username', async () => {
+    const first = await login();
+    expect([first.status, first.body]).to.deep.equal([200, { status: 'otp_required' }]);
+    const messages = await outbox();
+    expect(messages).to.have.length(1);
+    expect(messages[0]).to.have.keys(['to', 'text', 'sentAt']);
+    expect(messages[0]?.to).to.equal('+4512345678');
+    const second = await submit(newestCode(messages));
+    expect([second.status, second.body]).to.deep.equal([200, { status: 'authenticated' }]);
+    const account = await agent.get('/account').set(JSON_ACCEPT);
+    expect([account.status, account.body]).to.deep.equal([200, { username: 'alice' }]);
+  });
+
+  it('POST /login: unknown user and wrong password get the same 401', async () => {
+    const unknown = await request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: 'mallory', password: 'x' });
+    const wrong = await request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'x' });
+    expect(unknown.status).to.equal(401);
+    expect([unknown.status, unknown.text]).to.deep.equal([wrong.status, wrong.text]);
+    expect(unknown.body.error).to.be.a('string');
+    expect(await outbox()).to.have.length(0);
+  });
+
+  const BAD_LOGIN_BODIES: Array<[string, () => request.Test]> = [
+    ['malformed JSON', () => request(handle.app).post('/login').set(JSON_ACCEPT).set('Content-Type', 'application/json').send('{"username":')],
+    ['an empty body', () => request(handle.app).post('/login').set(JSON_ACCEPT).send({})],
+    ['a JSON array', () => request(handle.app).post('/login').set(JSON_ACCEPT).send([1, 2])],
+    ['objects for strings', () => request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: { $ne: 1 }, password: ['a'] })],
+    ['a 1 MB body', () => request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: 'a'.repeat(1 << 20), password: 'x' })],
+    ['a 10 kB username', () => request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: 'a'.repeat(10_000), password: 'x' })],
+  ];
+  for (const [name, send] of BAD_LOGIN_BODIES) {
+    it(`POST /login with ${name}: a 4xx with an error, never a 500`, async () => {
+      const res = await send();
+      expect(res.status).to.be.within(400, 499);
+      expect(res.body.error).to.be.a('string');
+    });
+  }
+
+  it('POST /login/otp: wrong code 401, malformed 400, no pending login 401', async () => {
+    const none = await submit('123456');
+    expect([none.status, none.body.error]).to.deep.equal([401, 'NO_PENDING_LOGIN']);
+    await login();
+    const code = newestCode(await outbox());
+    const wrong = await submit(code === '000000' ? '111111' : '000000');
+    expect([wrong.status, wrong.body.error, wrong.body.attemptsLeft]).to.deep.equal([401, 'CODE_WRONG', 4]);
+    for (const bad of ['12345', 'abcdef', ['123456'], { a: 1 }, '1'.repeat(10_000), null]) {
+      const res = await submit(bad);
+      expect(res.status, JSON.stringify(bad).slice(0, 20)).to.equal(400);
+      expect(res.body.error).to.equal('CODE_MALFORMED');
+    }
+    expect((await submit(code)).status).to.equal(200);
+  });
+
+  it('POST /login/otp/resend: 200 otp_sent with a new code; 401 without a pending login', async () => {
+    expect((await agent.post('/login/otp/resend').set(JSON_ACCEPT)).status).to.equal(401);
+    await login();
+    const res = await agent.post('/login/otp/resend').set(JSON_ACCEPT);
+    expect([res.status, res.body]).to.deep.equal([200, { status: 'otp_sent' }]);
+    expect(await outbox()).to.have.length(2);
+    expect((await submit(newestCode(await outbox()))).status).to.equal(200);
+  });
+
+  it('POST /login/otp/resend: 429 with Retry-After during the cooldown', async () => {
+    await handle.close();
+    handle = await startExampleApp({});
+    agent = request.agent(handle.app);
+    await login();
+    const res = await agent.post('/login/otp/resend').set(JSON_ACCEPT).send({});
+    expect(res.status).to.equal(429);
+    expect(Number(res.headers['retry-after'])).to.be.within(1, 30);
+  });
+
+  it('GET /account: 401 when not logged in, and when only half logged in', async () => {
+    expect((await agent.get('/account').set(JSON_ACCEPT)).status).to.equal(401);
+    await login();
+    expect((await agent.get('/account').set(JSON_ACCEPT)).status).to.equal(401);
+  });
+
+  it('POST /logout: 200, and the account is closed afterwards', async () => {
+    await login();
+    await submit(newestCode(await outbox()));
+    const res = await agent.post('/logout').set(JSON_ACCEPT).send({});
+    expect(res.status).to.equal(200);
+    expect((await agent.get('/account').set(JSON_ACCEPT)).status).to.equal(401);
+  });
+
+  it('GET /healthz: 200', async () => {
+    const res = await request(handle.app).get('/healthz');
+    expect(res.status).to.equal(200);
+    expect(res.body).to.include({ status: 'ok', store: 'memory' });
+  });
+
+  it('unknown routes: 404 JSON', async () => {
+    expect((await request(handle.app).get('/nope').set(JSON_ACCEPT)).status).to.equal(404);
+  });
+
+  it('per-IP limit on POST routes: 429 with Retry-After past RATE_LIMIT_PER_IP_PER_MIN', async () => {
+    await handle.close();
+    handle = await startExampleApp({ RATE_LIMIT_PER_IP_PER_MIN: '3' });
+    const statuses: number[] = [];
+    let retryAfter: string | undefined;
+    for (let i = 0; i < 5; i++) {
+      const res = await request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'wrong' });
+      statuses.push(res.status);
+      if (res.status === 429) retryAfter = res.headers['retry-after'];
+    }
+    expect(statuses).to.deep.equal([401, 401, 401, 429, 429]);
+    expect(Number(retryAfter)).to.be.within(1, 60);
+  });
+});
