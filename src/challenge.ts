@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { SmsOtpError } from './errors.js';
+import { SmsOtpError, SmsSendError } from './errors.js';
 import { codesEqual, hotpCode, isWellFormedCode } from './hotp.js';
 import { resolveNumbers, type ChallengeNumbers } from './options.js';
 import { normalizePhoneNumber } from './phone.js';
@@ -39,6 +39,8 @@ export interface Recipient {
 }
 
 const MAX_USER_ID_LENGTH = 256;
+/** A string with one is not well-formed UTF-16: it has no UTF-8 form, so no Redis key. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * The code step without HTTP: start a challenge, resend its code, verify a
@@ -140,8 +142,9 @@ export class OtpChallenges {
     if (!codesEqual(expected, input.code)) {
       return failure(attempt.attempts >= maxAttempts ? 'CHALLENGE_EXHAUSTED' : 'CODE_WRONG', maxAttempts - attempt.attempts);
     }
-    // Another submission of the same code may have won the race since our attempt was counted.
-    if (!(await this.store.consume({ ...ref, counter: attempt.counter }))) return failure('NO_PENDING_LOGIN');
+    // Another submission of the same code, or a resend, got there first since our attempt was counted.
+    // CODE_EXPIRED keeps the pending login: if a resend won, the new code still works.
+    if (!(await this.store.consume({ ...ref, counter: attempt.counter }))) return failure('CODE_EXPIRED');
     return { ok: true };
   }
 
@@ -162,8 +165,12 @@ export class OtpChallenges {
     try {
       await this.sender.send({ to: ref.phoneNumber, code, ttlSeconds: this.numbers.codeTtlSeconds });
     } catch (err) {
-      // The text did not go out: withdraw the code and give the send back, so the user can simply try again.
-      await this.store.cancelSend({ userId: ref.userId, challengeId: ref.challengeId, counter }).catch(() => undefined);
+      // A text that surely did not go out is given back (the code withdrawn, the send and the cooldown
+      // returned) so the user can simply try again. One that may have gone out stays counted and its
+      // code stays live: refunding it would make every resend free while the provider is slow.
+      if (!(err instanceof SmsSendError && err.mayHaveBeenSent)) {
+        await this.store.cancelSend({ userId: ref.userId, challengeId: ref.challengeId, counter }).catch(() => undefined);
+      }
       if (err instanceof SmsOtpError) throw err;
       throw new SmsOtpError('SEND_FAILED', undefined, { cause: err });
     }
@@ -175,8 +182,8 @@ function failure(code: SmsOtpError['code'], attemptsLeft?: number): VerifyResult
 }
 
 function checkUserId(userId: unknown): string {
-  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH) {
-    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: a user id must be a non-empty string of at most ${MAX_USER_ID_LENGTH} characters (convert numeric ids with String())`);
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH || LONE_SURROGATE.test(userId)) {
+    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: a user id must be a non-empty, well-formed string of at most ${MAX_USER_ID_LENGTH} characters (convert numeric ids with String())`);
   }
   return userId;
 }

@@ -104,6 +104,14 @@ export interface SmsSendErrorDetails extends SmsOtpErrorDetails {
   retryable?: boolean;
   /** True when the failure means the sender is misconfigured (bad credentials, IP not allowed). */
   configuration?: boolean;
+  /**
+   * True when the text may have reached the phone all the same (a timeout, a
+   * connection lost after the request went out, a 5xx, a 2xx without the
+   * expected body). Such a send is still counted: refunding it would make
+   * every resend free while the provider is slow.
+   * @default true
+   */
+  mayHaveBeenSent?: boolean;
 }
 
 /**
@@ -116,6 +124,7 @@ export class SmsSendError extends SmsOtpError {
   readonly incidentId: string | undefined;
   readonly retryable: boolean;
   readonly configuration: boolean;
+  readonly mayHaveBeenSent: boolean;
 
   constructor(message: string, details: SmsSendErrorDetails = {}) {
     super('SEND_FAILED', message, details);
@@ -125,5 +134,6 @@ export class SmsSendError extends SmsOtpError {
     this.incidentId = details.incidentId;
     this.retryable = details.retryable ?? false;
     this.configuration = details.configuration ?? false;
+    this.mayHaveBeenSent = details.mayHaveBeenSent ?? true;
   }
 }

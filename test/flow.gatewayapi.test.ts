@@ -51,7 +51,8 @@ describe('Whole login with GatewayApiSender against the GatewayAPI double', () =
     const failed = await request(app).post('/login').send({ username: 'alice', password: 'alice-password' });
     expect(failed.status).to.equal(502);
     expect(failed.body.error).to.equal('SEND_FAILED');
-    expect(failed.body.message).to.include('0x0216');
+    // Provider details are for the server's logs, not the client.
+    expect(failed.body.message).to.not.include('0x0216');
     expect(failed.body.message).to.not.include('4512345678');
     const cookie = sessionCookie(failed);
     if (cookie !== undefined) expect((await request(app).get('/login/otp').set('Cookie', cookie)).status).to.equal(401);
@@ -63,11 +64,11 @@ describe('Whole login with GatewayApiSender against the GatewayAPI double', () =
     expect(res.status).to.equal(200);
   });
 
-  it('a failed resend is not counted against the login\'s sends (the store contract covers the cooldown)', async () => {
+  it('a refused resend (4xx: surely not sent) is not counted against the login\'s sends', async () => {
     const appNoCooldown = appWith('token', { maxSendsPerChallenge: 2, resendCooldownSeconds: 0 });
     const login2 = await request(appNoCooldown).post('/login').send({ username: 'bob', password: 'bob-password' });
     const cookie2 = sessionCookie(login2) as string;
-    double.scenario = 'server-error';
+    double.scenario = 'insufficient-credit';
     const failed = await request(appNoCooldown).post('/login/otp/resend').set('Cookie', cookie2);
     expect(failed.status).to.equal(502);
     double.scenario = 'ok';
@@ -76,6 +77,18 @@ describe('Whole login with GatewayApiSender against the GatewayAPI double', () =
     expect(resent.status).to.equal(200);
     const res = await request(appNoCooldown).post('/login/otp').set('Cookie', cookie2).send({ code: codeIn(double.received.at(-1)?.text) });
     expect(res.status).to.equal(200);
+  });
+
+  it('a resend that may have gone out (5xx) stays counted', async () => {
+    const app = appWith('token', { maxSendsPerChallenge: 2, resendCooldownSeconds: 0 });
+    const login = await request(app).post('/login').send({ username: 'alice', password: 'alice-password' });
+    const cookie = sessionCookie(login) as string;
+    double.scenario = 'server-error';
+    expect((await request(app).post('/login/otp/resend').set('Cookie', cookie)).status).to.equal(502);
+    double.scenario = 'ok';
+    const again = await request(app).post('/login/otp/resend').set('Cookie', cookie);
+    expect(again.status).to.equal(429);
+    expect(again.body.error).to.equal('SEND_LIMIT');
   });
 
   it('a timeout is a retryable SEND_FAILED, not a hang', async () => {

@@ -84,6 +84,8 @@ export function errorFromResponse(status: number, bodyText: string, redactedTo: 
     incidentId,
     retryable,
     configuration,
+    // A 4xx is a refusal: GatewayAPI did not take the message. A 5xx proves nothing either way.
+    mayHaveBeenSent: status >= 500,
   });
 }
 
@@ -118,9 +120,13 @@ export function transportError(cause: unknown, redactedTo: string, timedOut: boo
   const detail = networkErrorCode(cause);
   return new SmsSendError(
     `GatewayAPI could not be reached for the message to ${redactedTo}${detail === undefined ? '' : ` (${detail})`}.`,
-    { retryable: true, cause },
+    // Only a connection that never opened proves the request never left.
+    { retryable: true, cause, mayHaveBeenSent: detail === undefined || !NEVER_CONNECTED.has(detail) },
   );
 }
+
+/** Network errors raised before a connection existed: the request cannot have reached GatewayAPI. */
+const NEVER_CONNECTED: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** The system error code (`ECONNREFUSED`, `ENOTFOUND`, …) somewhere in a fetch failure's cause chain. */
 function networkErrorCode(err: unknown): string | undefined {
