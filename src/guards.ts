@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { SmsOtpError } from './errors.js';
+import { ERROR_CODES, SmsOtpError } from './errors.js';
 import { DEFAULT_SESSION_KEY, readPending } from './session.js';
 
 export interface GuardOptions {
@@ -54,7 +54,8 @@ export function smsOtpErrorHandler(): (err: unknown, req: Request, res: Response
 }
 
 function answerWith(_req: Request, res: Response, _next: NextFunction, error: SmsOtpError): void {
-  const body: Record<string, unknown> = { error: error.code, message: error.message };
+  // A server-side failure gets the generic text of its code: provider codes, incident ids and key ids are for logs.
+  const body: Record<string, unknown> = { error: error.code, message: error.status >= 500 ? ERROR_CODES[error.code] : error.message };
   if (error.retryAfterSeconds !== undefined) {
     res.setHeader('Retry-After', String(error.retryAfterSeconds));
     body.retryAfterSeconds = error.retryAfterSeconds;

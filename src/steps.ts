@@ -57,8 +57,12 @@ export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandl
       const session = regenerableSession(req);
       const userId = options.userId(user);
       const phoneNumber = await options.phoneNumber(user);
+      const oldId = sessionIdOf(req);
+      if (oldId === undefined) throw new SmsOtpError('SESSION_UNSUPPORTED');
       await regenerate(session);
       const fresh = regenerableSession(req);
+      // A stubbed regenerate (the usual cookie-session workaround) keeps the id: refuse it, the id must change.
+      if (sessionIdOf(req) === oldId) throw new SmsOtpError('SESSION_UNSUPPORTED');
       try {
         const started = await options.challenges.start({ userId, phoneNumber });
         writePending(fresh, sessionKey, { userId, challengeId: started.challengeId, startedAtMs: Date.now(), expiresAtMs: started.expiresAtMs });
@@ -99,6 +103,11 @@ export function resendSmsOtp<User>(options: ResendStepOptions<User>): RequestHan
       }
     }, next);
   };
+}
+
+function sessionIdOf(req: Request): string | undefined {
+  const id = (req as { sessionID?: unknown }).sessionID;
+  return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
 /** Runs an async step and hands its outcome to `next`, exactly once. */

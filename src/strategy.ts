@@ -38,6 +38,8 @@ export interface SmsOtpFailure {
   retryAfterSeconds?: number;
 }
 
+type Outcome<User> = { kind: 'success'; user: User } | { kind: 'fail'; error: SmsOtpError } | { kind: 'error'; error: Error };
+
 /**
  * The code step as a Passport strategy (`passport.authenticate('sms-otp')`).
  * Reads the code from the POST body, checks it against the session's pending
@@ -66,33 +68,51 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
   }
 
   override authenticate(req: Request): void {
-    this.verify(req).catch((err: unknown) => this.error(err instanceof Error ? err : new Error(String(err))));
+    // Decide first, act once: an app callback that throws inside success() must not also get error().
+    this.decide(req).then(
+      (outcome) => this.act(req, outcome),
+      (err: unknown) => this.act(req, { kind: 'error', error: err instanceof Error ? err : new Error(String(err)) }),
+    );
   }
 
-  private async verify(req: Request): Promise<void> {
+  private async decide(req: Request): Promise<Outcome<User>> {
     // Input first: nothing malformed reaches the store or a crypto call.
     const body: unknown = req.method === 'POST' ? req.body : undefined;
     const code = body !== null && typeof body === 'object' && Object.hasOwn(body, this.codeField)
       ? (body as Record<string, unknown>)[this.codeField]
       : undefined;
     if (!isWellFormedCode(code, this.challenges.numbers.digits)) {
-      return this.failWith(new SmsOtpError('CODE_MALFORMED', code === undefined ? 'No code was posted.' : undefined));
+      return { kind: 'fail', error: new SmsOtpError('CODE_MALFORMED', code === undefined ? 'No code was posted.' : undefined) };
     }
 
     const pending = readPending(req, this.sessionKey);
-    if (pending === undefined) return this.failWith(new SmsOtpError('NO_PENDING_LOGIN'));
+    if (pending === undefined) return { kind: 'fail', error: new SmsOtpError('NO_PENDING_LOGIN') };
 
     const result = await this.challenges.verify({ userId: pending.userId, challengeId: pending.challengeId, code });
     if (!result.ok) {
       if (result.error.code === 'CHALLENGE_EXHAUSTED' || result.error.code === 'NO_PENDING_LOGIN') clearPending(req, this.sessionKey);
-      return this.failWith(result.error);
+      return { kind: 'fail', error: result.error };
     }
     // The code is spent. Remove the pending record before success(): with
     // keepSessionInfo Passport would otherwise carry it into the full session.
     clearPending(req, this.sessionKey);
     const user = await this.loadUser(pending.userId);
-    if (user === null || user === undefined || (user as unknown) === false) return this.failWith(new SmsOtpError('USER_NOT_FOUND'));
-    return this.success(user as object);
+    if (user === null || user === undefined || (user as unknown) === false) return { kind: 'fail', error: new SmsOtpError('USER_NOT_FOUND') };
+    return { kind: 'success', user };
+  }
+
+  private act(req: Request, outcome: Outcome<User>): void {
+    try {
+      if (outcome.kind === 'success') return this.success(outcome.user as object);
+      if (outcome.kind === 'error') return this.error(outcome.error);
+      return this.failWith(outcome.error);
+    } catch (err) {
+      // The app's own callback threw after our one action. Hand it to Express's error
+      // handling rather than act a second time or leave an unhandled rejection.
+      const next = (req as { next?: (err: unknown) => void }).next;
+      if (typeof next === 'function') return next(err);
+      process.emitWarning(`passport-sms-otp: a callback threw after the strategy's action: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   private failWith(error: SmsOtpError): void {

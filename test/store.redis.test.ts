@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { createClient as createClient6 } from 'redis6';
+import { OtpChallenges } from '../src/challenge.js';
 import { SmsOtpError } from '../src/errors.js';
+import { OutboxSender } from '../src/senders/outbox.js';
 import { RedisOtpStore } from '../src/stores/redis.js';
 import { connectRedis, REDIS_URL, uniquePrefix } from './helpers/redis.js';
 import { storeContract } from './helpers/store-contract.js';
@@ -58,5 +60,15 @@ describe('RedisOtpStore: keys', () => {
   it('refuses something that is not a node-redis client, and a prefix with braces', () => {
     expect(() => new RedisOtpStore({} as never)).to.throw(SmsOtpError, /node-redis client/);
     expect(() => new RedisOtpStore({ eval: async () => 1, evalSha: async () => 1 }, { prefix: 'a{b}' })).to.throw(SmsOtpError, /prefix/);
+  });
+});
+
+describe('User ids that cannot be keys', () => {
+  it('a lone surrogate in a user id is refused as INVALID_OPTIONS before any store call', async () => {
+    const broken = { eval: async () => { throw new Error('must not be called'); }, evalSha: async () => { throw new Error('must not be called'); } };
+    const challenges = new OtpChallenges({ store: new RedisOtpStore(broken), sender: new OutboxSender(), encryptionKey: 'a'.repeat(64) });
+    const err = await challenges.start({ userId: 'bad\uD800id', phoneNumber: '+4512345678' }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+    expect(() => new RedisOtpStore(broken).keysOf('x\uDC00')).to.throw(SmsOtpError, /well-formed/);
   });
 });

@@ -47,3 +47,23 @@ describe('SmsOtpStrategy: error', () => {
     expect((outcome as { error: SmsOtpError }).error.code).to.equal('SECRET_UNREADABLE');
   });
 });
+
+describe('SmsOtpStrategy: exactly one action', () => {
+  it('an app callback that throws inside success() is not followed by error(); the throw goes to next()', async () => {
+    const sender = new OutboxSender();
+    const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender, encryptionKey: TEST_KEY });
+    const { challengeId, expiresAtMs } = await challenges.start({ userId: 'u1', phoneNumber: '+4512345678' });
+    const code = /\d{6}/.exec(sender.lastTo('+4512345678')?.text ?? '')?.[0];
+    const strategy = new SmsOtpStrategy({ challenges, loadUser: () => ({ id: 'u1' }) });
+    const actions: string[] = [];
+    const run = Object.create(strategy) as SmsOtpStrategy & Record<string, unknown>;
+    run.success = () => { actions.push('success'); throw new Error('app callback broke'); };
+    run.error = () => { actions.push('error'); };
+    run.fail = () => { actions.push('fail'); };
+    const passedOn = new Promise<unknown>((resolve) => {
+      run.authenticate({ method: 'POST', body: { code }, session: { smsOtp: { userId: 'u1', challengeId, startedAtMs: 0, expiresAtMs } }, next: resolve } as never);
+    });
+    expect(String(await passedOn)).to.include('app callback broke');
+    expect(actions).to.deep.equal(['success']);
+  });
+});

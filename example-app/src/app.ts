@@ -3,7 +3,7 @@ import session from 'express-session';
 import passportModule from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { csrfSync } from 'csrf-sync';
-import { SmsOtp, SmsOtpError } from 'passport-sms-otp';
+import { ERROR_CODES, SmsOtp, SmsOtpError } from 'passport-sms-otp';
 import type { AppConfig } from './config.js';
 import { createInfrastructure, type Infrastructure } from './infra.js';
 import { messagePage } from './pages.js';
@@ -111,7 +111,8 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
 function describeError(err: unknown, infra: Infrastructure): { status: number; body: { error: string; message: string; retryAfterSeconds?: number }; headers: Record<string, string> } {
   if (err instanceof SmsOtpError) {
     const headers: Record<string, string> = err.retryAfterSeconds !== undefined ? { 'Retry-After': String(err.retryAfterSeconds) } : {};
-    const body = { error: err.code, message: err.message, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) };
+    const message = err.status >= 500 ? ERROR_CODES[err.code] : err.message;
+    const body = { error: err.code, message, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) };
     return { status: err.status, body, headers };
   }
   const fields = (err ?? {}) as { status?: unknown; statusCode?: unknown; type?: unknown; code?: unknown };

@@ -143,7 +143,13 @@ export class RedisOtpStore implements OtpStore {
 
   /** The keys of one user, in the order the scripts expect. Braces in ids are escaped so the hash tag stays intact. */
   keysOf(userId: string): { hotp: string; challenge: string; code: string; cooldown: string } {
-    const base = `${this.prefix}:{${encodeURIComponent(userId)}}:`;
+    let tag: string;
+    try {
+      tag = encodeURIComponent(userId);
+    } catch {
+      throw new SmsOtpError('INVALID_OPTIONS', 'RedisOtpStore: a user id must be a well-formed string');
+    }
+    const base = `${this.prefix}:{${tag}}:`;
     return { hotp: `${base}hotp`, challenge: `${base}challenge`, code: `${base}code`, cooldown: `${base}cooldown` };
   }
 

@@ -27,6 +27,8 @@ export interface TestAppOptions {
   numbers?: Partial<ChallengeNumbers>;
   express?: ExpressFactory;
   passport?: PassportModule;
+  /** Passes keepSessionInfo to passport.authenticate('sms-otp') and req.logIn. */
+  keepSessionInfo?: boolean;
 }
 
 /**
@@ -70,10 +72,10 @@ export function buildApp(options: TestAppOptions): { app: Express; smsOtp: SmsOt
     res.json({ status: 'otp_required', userSet: (req as { user?: unknown }).user !== undefined, isAuthenticated: req.isAuthenticated() });
   });
   app.post('/login/otp', (req: Request, res: Response, next: NextFunction) => {
-    passport.authenticate('sms-otp', (err: unknown, user: DemoUser | false, info: SmsOtpFailure | undefined, status: number | undefined) => {
+    passport.authenticate('sms-otp', { keepSessionInfo: options.keepSessionInfo === true }, (err: unknown, user: DemoUser | false, info: SmsOtpFailure | undefined, status: number | undefined) => {
       if (err) return next(err);
       if (!user) return res.status(status ?? 401).json({ error: info?.code ?? 'UNKNOWN' });
-      return req.logIn(user, (loginErr) => (loginErr ? next(loginErr) : res.json({ status: 'authenticated' })));
+      return req.logIn(user, { session: true, keepSessionInfo: options.keepSessionInfo === true }, (loginErr) => (loginErr ? next(loginErr) : res.json({ status: 'authenticated' })));
     })(req, res, next);
   });
   app.post('/login/otp/resend', smsOtp.resend(), (_req, res) => {

@@ -1,0 +1,71 @@
+import { expect } from 'chai';
+import crypto from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
+import request from 'supertest';
+import { UserDirectory } from '../example-app/src/users.js';
+import { newestCode, startExampleApp } from './helpers/example-app.js';
+import { GatewayApiDouble } from './helpers/gatewayapi-double.js';
+import { REDIS_URL } from './helpers/redis.js';
+
+const JSON_ACCEPT = { Accept: 'application/json' };
+
+describe('Example app: what reaches the logs', () => {
+  it('a day of logins, failures and provider errors logs no code, no phone number, no password, no token', async () => {
+    const double = await new GatewayApiDouble().start();
+    const lines: string[] = [];
+    const saved = { log: console.log, error: console.error, warn: console.warn, info: console.info };
+    for (const name of ['log', 'error', 'warn', 'info'] as const) console[name] = (...args: unknown[]) => { lines.push(args.map(String).join(' ')); };
+    const codes: string[] = [];
+    try {
+      const memory = await startExampleApp({});
+      const agent = request.agent(memory.app);
+      await agent.post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'alice-password' });
+      const outbox = (await request(memory.app).get('/dev/outbox').set(JSON_ACCEPT)).body as Array<{ to: string; text: string }>;
+      codes.push(newestCode(outbox));
+      await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: '000000' });
+      await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: ['x'] });
+      await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: codes[0] });
+      await agent.post('/login').set(JSON_ACCEPT).set('Content-Type', 'application/json').send('{"broken');
+      await memory.close();
+
+      const real = await startExampleApp({ REDIS_URL, GATEWAYAPI_BASE_URL: double.baseUrl, GATEWAYAPI_TOKEN: double.token });
+      double.scenario = 'insufficient-credit';
+      await request(real.app).post('/login').set(JSON_ACCEPT).send({ username: 'bob', password: 'bob-password' });
+      double.scenario = 'server-error';
+      await request(real.app).post('/login').set(JSON_ACCEPT).send({ username: 'bob', password: 'bob-password' });
+      double.scenario = 'ok';
+      await request(real.app).post('/login').set(JSON_ACCEPT).send({ username: 'bob', password: 'bob-password' });
+      codes.push(/\b(\d{6})\b/.exec(double.received.at(-1)?.text ?? '')?.[1] ?? 'none');
+      await real.close();
+    } finally {
+      Object.assign(console, saved);
+      await double.close();
+    }
+    const log = lines.join('\n');
+    expect(lines.length, 'the provider errors were logged').to.be.greaterThan(0);
+    for (const secret of [...codes, '4512345678', '4587654321', 'alice-password', 'bob-password', double.token]) {
+      expect(log).to.not.include(secret);
+    }
+  });
+
+  it('unknown user and wrong password cost the same scrypt work', async () => {
+    const directory = await UserDirectory.demo();
+    const original = crypto.scrypt;
+    let calls = 0;
+    crypto.scrypt = ((...args: Parameters<typeof original>) => { calls++; return (original as (...a: unknown[]) => void)(...args); }) as typeof original;
+    syncBuiltinESMExports();
+    try {
+      expect(await directory.verifyPassword('mallory', 'x')).to.equal(undefined);
+      const unknownCalls = calls;
+      calls = 0;
+      expect(await directory.verifyPassword('alice', 'x')).to.equal(undefined);
+      expect([unknownCalls, calls]).to.deep.equal([1, 1]);
+      calls = 0;
+      expect((await directory.verifyPassword('alice', 'alice-password'))?.username).to.equal('alice');
+      expect(calls).to.equal(1);
+    } finally {
+      crypto.scrypt = original;
+      syncBuiltinESMExports();
+    }
+  });
+});
