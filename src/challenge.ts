@@ -1,11 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import { SmsOtpError, SmsSendError } from './errors.js';
+import { SmsOtpError, SmsSendError, type SmsOtpErrorCode } from './errors.js';
+import { SmsOtpEventEmitter, type SmsOtpEvents } from './events.js';
 import { codesEqual, hotpCode, isWellFormedCode } from './hotp.js';
 import { resolveNumbers, type ChallengeNumbers } from './options.js';
-import { normalizePhoneNumber } from './phone.js';
+import { normalizePhoneNumber, phoneNumberRegion } from './phone.js';
 import { SecretSealer, type EncryptionKey } from './secrets.js';
-import type { SmsSender } from './sender.js';
-import type { OtpStore } from './store.js';
+import { redactPhoneNumber, type SmsSender } from './sender.js';
+import type { FailurePolicy, IssueResult, OtpStore, ResendResult, SendBudget } from './store.js';
+
+/** What a `beforeSend` hook is told about the send it may refuse. */
+export interface SendContext {
+  userId: string;
+  /** E.164, the full number: the hook may need it for a risk check. Never log it. */
+  phoneNumber: string;
+  /** ISO 3166-1 alpha-2 region of the number, when it has exactly one. */
+  region: string | undefined;
+  kind: 'start' | 'resend';
+}
 
 /** Options of {@link OtpChallenges}: where codes live, how they travel, and the numbers. */
 export interface OtpChallengesOptions extends Partial<ChallengeNumbers> {
@@ -20,6 +31,20 @@ export interface OtpChallengesOptions extends Partial<ChallengeNumbers> {
   encryptionKey?: Uint8Array | string;
   /** Several keys with ids; the first seals, all open. Replaces `encryptionKey`. */
   encryptionKeys?: ReadonlyArray<EncryptionKey>;
+  /**
+   * Regions (ISO 3166-1 alpha-2, e.g. `['DK', 'SE']`) whose numbers may get a
+   * code; any other number is refused with `COUNTRY_NOT_ALLOWED` before anything
+   * is stored or sent. Regions sharing a calling code are told apart.
+   * @default undefined (every region)
+   */
+  allowedRegions?: readonly string[];
+  /**
+   * Runs before every send (start and resend), after the input checks: put a
+   * CAPTCHA or a risk check here. Resolve `false` to refuse (`SEND_REFUSED`), or
+   * throw an {@link SmsOtpError} of your own.
+   * @default undefined
+   */
+  beforeSend?: (context: SendContext) => boolean | void | Promise<boolean | void>;
 }
 
 /** A challenge that was started: what the session keeps. */
@@ -50,13 +75,20 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  */
 export class OtpChallenges {
   readonly numbers: Readonly<ChallengeNumbers>;
+  /** Audit events; see {@link SmsOtpEvents}. */
+  readonly events = new SmsOtpEventEmitter();
   private readonly store: OtpStore;
   private readonly sender: SmsSender;
   private readonly sealer: SecretSealer;
+  private readonly allowedRegions: ReadonlySet<string> | undefined;
+  private readonly beforeSend: OtpChallengesOptions['beforeSend'];
+  private readonly failurePolicy: FailurePolicy;
+  private readonly userBudget: SendBudget;
+  private readonly phoneBudget: SendBudget;
 
   constructor(options: OtpChallengesOptions) {
     if (options === null || typeof options !== 'object') throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: options must be an object');
-    const { store, sender, encryptionKey, encryptionKeys, ...numbers } = options;
+    const { store, sender, encryptionKey, encryptionKeys, allowedRegions, beforeSend, ...numbers } = options;
     if (store === null || typeof store !== 'object' || typeof store.attempt !== 'function') {
       throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: options.store must be an OtpStore (RedisOtpStore or MemoryOtpStore)');
     }
@@ -66,89 +98,117 @@ export class OtpChallenges {
     if ((encryptionKey === undefined) === (encryptionKeys === undefined)) {
       throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: give exactly one of options.encryptionKey (32 bytes) or options.encryptionKeys');
     }
+    if (allowedRegions !== undefined && (!Array.isArray(allowedRegions) || allowedRegions.length === 0 || !allowedRegions.every((r) => typeof r === 'string' && /^[A-Z]{2}$/.test(r)))) {
+      throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: allowedRegions must be a non-empty list of ISO 3166-1 alpha-2 codes such as "DK"');
+    }
+    if (beforeSend !== undefined && typeof beforeSend !== 'function') throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: beforeSend must be a function');
     this.numbers = resolveNumbers(numbers);
     this.store = store;
     this.sender = sender;
     this.sealer = new SecretSealer(encryptionKeys ?? (encryptionKey as Uint8Array | string));
+    this.allowedRegions = allowedRegions === undefined ? undefined : new Set(allowedRegions);
+    this.beforeSend = beforeSend;
+    const n = this.numbers;
+    this.failurePolicy = { backoffAfter: n.backoffAfterFailures, lockAfter: n.lockAfterFailures, lockMs: n.lockSeconds * 1000, baseDelayMs: 1000, memoryMs: n.failureMemorySeconds * 1000 };
+    this.userBudget = { max: n.maxSendsPerUser, windowMs: n.sendWindowSeconds * 1000 };
+    this.phoneBudget = { max: n.maxSendsPerPhoneNumber, windowMs: n.sendWindowSeconds * 1000 };
   }
 
   /**
    * Starts a challenge for a user who passed the password step: a new counter,
-   * a new code, one text. Any earlier challenge of the user dies. If the send
-   * fails, the code is withdrawn and the send not counted; the error is thrown.
+   * a new code, one text. Any earlier challenge of the user dies. Refused
+   * (thrown) while the user is locked, over a send budget, outside the allowed
+   * regions, or when `beforeSend` says no. If the send surely failed, the code
+   * is withdrawn and nothing is counted; the error is thrown.
    */
   async start(recipient: Recipient): Promise<StartedChallenge> {
-    const { userId, phoneNumber } = checkRecipient(recipient);
+    const { userId, phoneNumber } = await this.checkSend(recipient, 'start');
     const challengeId = randomBytes(16).toString('base64url');
     const startedAtMs = Date.now();
-    const issued = await this.store.issue({
+    const n = this.numbers;
+    const result = await this.withPhoneBudget({ userId, phoneNumber, kind: 'start' }, (sendId) => this.store.issue({
       userId,
       challengeId,
+      sendId,
       newSealedSecret: this.sealer.sealNew(userId),
-      pendingTtlMs: this.numbers.pendingTtlSeconds * 1000,
-      codeTtlMs: this.numbers.codeTtlSeconds * 1000,
-      cooldownMs: this.numbers.resendCooldownSeconds * 1000,
-    });
-    await this.deliver({ userId, challengeId, phoneNumber }, issued.counter, issued.sealedSecret);
-    return { challengeId, expiresAtMs: startedAtMs + this.numbers.pendingTtlSeconds * 1000 };
+      pendingTtlMs: n.pendingTtlSeconds * 1000,
+      codeTtlMs: n.codeTtlSeconds * 1000,
+      cooldownMs: n.resendCooldownSeconds * 1000,
+      lockAfter: n.lockAfterFailures,
+      userBudget: this.userBudget,
+    }));
+    await this.deliver({ userId, challengeId, phoneNumber, kind: 'start', sends: 1 }, result);
+    return { challengeId, expiresAtMs: startedAtMs + n.pendingTtlSeconds * 1000 };
   }
 
   /**
    * Sends a new code for a live challenge. The old code dies; wrong attempts
    * carry over. Throws `RESEND_COOLDOWN` (with `retryAfterSeconds`), `SEND_LIMIT`,
-   * `CHALLENGE_EXHAUSTED` or `NO_PENDING_LOGIN`.
+   * `SEND_THROTTLED`, `LOCKED`, `CHALLENGE_EXHAUSTED` or `NO_PENDING_LOGIN`.
    */
   async resend(recipient: Recipient & { challengeId: string }): Promise<void> {
-    const { userId, phoneNumber } = checkRecipient(recipient);
+    const { userId, phoneNumber } = await this.checkSend(recipient, 'resend');
     const { challengeId } = recipient;
-    const result = await this.store.resend({
+    const n = this.numbers;
+    const result = await this.withPhoneBudget({ userId, phoneNumber, kind: 'resend' }, (sendId) => this.store.resend({
       userId,
       challengeId,
-      codeTtlMs: this.numbers.codeTtlSeconds * 1000,
-      cooldownMs: this.numbers.resendCooldownSeconds * 1000,
-      maxSends: this.numbers.maxSendsPerChallenge,
-      maxAttempts: this.numbers.maxAttempts,
-    });
-    switch (result.status) {
-      case 'issued': return this.deliver({ userId, challengeId, phoneNumber }, result.counter, result.sealedSecret);
-      case 'cooldown': throw new SmsOtpError('RESEND_COOLDOWN', undefined, { retryAfterSeconds: Math.max(1, Math.ceil(result.retryAfterMs / 1000)) });
-      case 'send_limit': throw new SmsOtpError('SEND_LIMIT');
-      case 'exhausted': throw new SmsOtpError('CHALLENGE_EXHAUSTED');
-      case 'no_challenge': throw new SmsOtpError('NO_PENDING_LOGIN');
-    }
+      sendId,
+      codeTtlMs: n.codeTtlSeconds * 1000,
+      cooldownMs: n.resendCooldownSeconds * 1000,
+      maxSends: n.maxSendsPerChallenge,
+      maxAttempts: n.maxAttempts,
+      lockAfter: n.lockAfterFailures,
+      userBudget: this.userBudget,
+    }));
+    return this.deliver({ userId, challengeId, phoneNumber, kind: 'resend' }, result);
   }
 
   /**
    * Checks one submitted code. The input is checked first (no store call, no
    * crypto, for anything that is not `digits` ASCII digits); then the attempt is
-   * counted in the store before the comparison; a right code is then consumed
-   * atomically, so of many concurrent right submissions exactly one succeeds.
-   * A wrong code costs one store round trip, a right one two.
+   * counted in the store (on the challenge and as a user failure) before the
+   * comparison; a right code is then consumed atomically, so of many concurrent
+   * right submissions exactly one succeeds. A wrong code costs one store round
+   * trip, a right one two.
    */
   async verify(input: { userId: string; challengeId: string; code: unknown }): Promise<VerifyResult> {
-    if (!isWellFormedCode(input.code, this.numbers.digits)) return failure('CODE_MALFORMED');
-    const ref = { userId: input.userId, challengeId: input.challengeId };
+    const { userId, challengeId } = input;
+    const failed = (code: SmsOtpErrorCode, details: { attemptsLeft?: number; retryAfterSeconds?: number; attempts?: number; consecutiveFailures?: number } = {}): VerifyResult => {
+      const { attempts, consecutiveFailures, ...shown } = details;
+      if (code === 'LOCKED') this.events.emit('verify.locked', { userId, challengeId, retryAfterSeconds: shown.retryAfterSeconds ?? 0 });
+      else this.events.emit('verify.failed', { userId, challengeId, reason: code, ...(attempts === undefined ? {} : { attempts }), ...(consecutiveFailures === undefined ? {} : { consecutiveFailures }) });
+      if (shown.attemptsLeft !== undefined) shown.attemptsLeft = Math.max(0, shown.attemptsLeft);
+      return { ok: false, error: new SmsOtpError(code, undefined, shown) };
+    };
+    if (!isWellFormedCode(input.code, this.numbers.digits)) return failed('CODE_MALFORMED');
     const maxAttempts = this.numbers.maxAttempts;
-    const attempt = await this.store.attempt({ ...ref, maxAttempts });
+    const attempt = await this.store.attempt({ userId, challengeId, maxAttempts, failures: this.failurePolicy });
     switch (attempt.status) {
-      case 'no_challenge': return failure('NO_PENDING_LOGIN');
-      case 'exhausted': return failure('CHALLENGE_EXHAUSTED');
-      case 'expired': return failure(attempt.attempts >= maxAttempts ? 'CHALLENGE_EXHAUSTED' : 'CODE_EXPIRED', maxAttempts - attempt.attempts);
+      case 'no_challenge': return failed('NO_PENDING_LOGIN');
+      case 'exhausted': return failed('CHALLENGE_EXHAUSTED');
+      case 'locked': return failed('LOCKED', { retryAfterSeconds: seconds(attempt.retryAfterMs) });
+      case 'expired': {
+        const code = attempt.attempts >= maxAttempts ? 'CHALLENGE_EXHAUSTED' : 'CODE_EXPIRED';
+        return failed(code, { attemptsLeft: maxAttempts - attempt.attempts, attempts: attempt.attempts, consecutiveFailures: attempt.failures });
+      }
       case 'compare': break;
     }
-    const secret = this.sealer.open(input.userId, attempt.sealedSecret);
+    const secret = this.sealer.open(userId, attempt.sealedSecret);
     const expected = hotpCode(secret, attempt.counter, this.numbers.digits);
     secret.fill(0);
     if (!codesEqual(expected, input.code)) {
-      return failure(attempt.attempts >= maxAttempts ? 'CHALLENGE_EXHAUSTED' : 'CODE_WRONG', maxAttempts - attempt.attempts);
+      const code = attempt.attempts >= maxAttempts ? 'CHALLENGE_EXHAUSTED' : 'CODE_WRONG';
+      return failed(code, { attemptsLeft: maxAttempts - attempt.attempts, attempts: attempt.attempts, consecutiveFailures: attempt.failures });
     }
     // Another submission of the same code, or a resend, got there first since our attempt was counted.
     // CODE_EXPIRED keeps the pending login: if a resend won, the new code still works.
-    if (!(await this.store.consume({ ...ref, counter: attempt.counter }))) return failure('CODE_EXPIRED');
+    if (!(await this.store.consume({ userId, challengeId, counter: attempt.counter }))) return failed('CODE_EXPIRED', { attempts: attempt.attempts });
+    this.events.emit('verify.succeeded', { userId, challengeId, attempts: attempt.attempts });
     return { ok: true };
   }
 
-  /** Deletes a user's secret, counter and live challenge (e.g. when the user or their phone number is removed). */
+  /** Deletes a user's secret, counter, live challenge, failures and sends (e.g. when the user or their phone number is removed). */
   async forgetUser(userId: string): Promise<void> {
     await this.store.deleteUser(checkUserId(userId));
   }
@@ -158,27 +218,98 @@ export class OtpChallenges {
     await this.store.ping();
   }
 
-  private async deliver(ref: { userId: string; challengeId: string; phoneNumber: string }, counter: number, sealedSecret: string): Promise<void> {
-    const secret = this.sealer.open(ref.userId, sealedSecret);
-    const code = hotpCode(secret, counter, this.numbers.digits);
+  /** Input, region and the app's hook, before anything is stored or sent. */
+  private async checkSend(recipient: Recipient, kind: 'start' | 'resend'): Promise<Recipient> {
+    const { userId, phoneNumber } = checkRecipient(recipient);
+    const region = phoneNumberRegion(phoneNumber);
+    const phone = redactPhoneNumber(phoneNumber);
+    if (this.allowedRegions !== undefined && (region === undefined || !this.allowedRegions.has(region))) {
+      this.events.emit('send.throttled', { userId, phone, kind, reason: 'country' });
+      throw new SmsOtpError('COUNTRY_NOT_ALLOWED');
+    }
+    if (this.beforeSend !== undefined && (await this.beforeSend({ userId, phoneNumber, region, kind })) === false) {
+      this.events.emit('send.throttled', { userId, phone, kind, reason: 'before_send' });
+      throw new SmsOtpError('SEND_REFUSED');
+    }
+    return { userId, phoneNumber };
+  }
+
+  /**
+   * Takes one send from the phone number's budget, then runs the user's step (which checks the
+   * user's lock and budget atomically); gives the phone send back if the step issued nothing.
+   */
+  private async withPhoneBudget<R extends IssueResult | ResendResult>(
+    ref: { userId: string; phoneNumber: string; kind: 'start' | 'resend' },
+    step: (sendId: string) => Promise<R>,
+  ): Promise<{ sendId: string; phoneKey: string; result: R }> {
+    const sendId = randomBytes(12).toString('base64url');
+    const phoneKey = this.sealer.phoneKey(ref.phoneNumber);
+    const phone = redactPhoneNumber(ref.phoneNumber);
+    const reserved = await this.store.reservePhoneSend({ phoneKey, sendId, budget: this.phoneBudget });
+    if (!reserved.ok) {
+      this.events.emit('send.throttled', { userId: ref.userId, phone, kind: ref.kind, reason: 'phone_budget', retryAfterSeconds: seconds(reserved.retryAfterMs) });
+      throw new SmsOtpError('SEND_THROTTLED', undefined, { retryAfterSeconds: seconds(reserved.retryAfterMs) });
+    }
+    let result: R;
+    try {
+      result = await step(sendId);
+    } catch (err) {
+      await this.store.releasePhoneSend({ phoneKey, sendId }).catch(() => undefined);
+      throw err;
+    }
+    if (result.status !== 'issued') await this.store.releasePhoneSend({ phoneKey, sendId }).catch(() => undefined);
+    return { sendId, phoneKey, result };
+  }
+
+  private async deliver(
+    ref: { userId: string; challengeId: string; phoneNumber: string; kind: 'start' | 'resend'; sends?: number },
+    { sendId, phoneKey, result }: { sendId: string; phoneKey: string; result: IssueResult | ResendResult },
+  ): Promise<void> {
+    const { userId, challengeId, kind } = ref;
+    const phone = redactPhoneNumber(ref.phoneNumber);
+    const refuse = (code: SmsOtpErrorCode, reason: SmsOtpEvents['send.throttled']['reason'] | undefined, retryAfterMs?: number): never => {
+      const retryAfterSeconds = retryAfterMs === undefined ? undefined : seconds(retryAfterMs);
+      if (reason !== undefined) this.events.emit('send.throttled', { userId, phone, kind, reason, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
+      throw new SmsOtpError(code, undefined, retryAfterSeconds === undefined ? {} : { retryAfterSeconds });
+    };
+    switch (result.status) {
+      case 'locked': return refuse('LOCKED', 'locked', result.retryAfterMs);
+      case 'over_budget': return refuse('SEND_THROTTLED', 'user_budget', result.retryAfterMs);
+      case 'cooldown': return refuse('RESEND_COOLDOWN', 'cooldown', result.retryAfterMs);
+      case 'send_limit': return refuse('SEND_LIMIT', 'send_limit');
+      case 'exhausted': return refuse('CHALLENGE_EXHAUSTED', undefined);
+      case 'no_challenge': return refuse('NO_PENDING_LOGIN', undefined);
+      case 'issued': break;
+    }
+    this.events.emit('challenge.issued', { userId, phone, challengeId, kind, sends: ref.sends ?? 0 });
+    const secret = this.sealer.open(userId, result.sealedSecret);
+    const code = hotpCode(secret, result.counter, this.numbers.digits);
     secret.fill(0);
     try {
       await this.sender.send({ to: ref.phoneNumber, code, ttlSeconds: this.numbers.codeTtlSeconds });
     } catch (err) {
-      // A text that surely did not go out is given back (the code withdrawn, the send and the cooldown
-      // returned) so the user can simply try again. One that may have gone out stays counted and its
-      // code stays live: refunding it would make every resend free while the provider is slow.
-      if (!(err instanceof SmsSendError && err.mayHaveBeenSent)) {
-        await this.store.cancelSend({ userId: ref.userId, challengeId: ref.challengeId, counter }).catch(() => undefined);
+      // A text that surely did not go out is given back (the code withdrawn, the sends, budgets and
+      // cooldown returned) so the user can simply try again. One that may have gone out stays counted
+      // and its code stays live: refunding it would make every resend free while the provider is slow.
+      const counted = err instanceof SmsSendError && err.mayHaveBeenSent;
+      if (!counted) {
+        await this.store.cancelSend({ userId, challengeId, counter: result.counter, sendId }).catch(() => undefined);
+        await this.store.releasePhoneSend({ phoneKey, sendId }).catch(() => undefined);
       }
-      if (err instanceof SmsOtpError) throw err;
-      throw new SmsOtpError('SEND_FAILED', undefined, { cause: err });
+      const failure = err instanceof SmsOtpError ? err : new SmsOtpError('SEND_FAILED', undefined, { cause: err });
+      this.events.emit('sms.failed', {
+        userId, phone, challengeId, kind, reason: failure.code, counted,
+        retryable: failure instanceof SmsSendError ? failure.retryable : false,
+        ...(failure instanceof SmsSendError && failure.providerCode !== undefined ? { providerCode: failure.providerCode } : {}),
+      });
+      throw failure;
     }
+    this.events.emit('sms.sent', { userId, phone, challengeId, kind });
   }
 }
 
-function failure(code: SmsOtpError['code'], attemptsLeft?: number): VerifyResult {
-  return { ok: false, error: new SmsOtpError(code, undefined, attemptsLeft === undefined ? {} : { attemptsLeft: Math.max(0, attemptsLeft) }) };
+function seconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
 }
 
 function checkUserId(userId: unknown): string {

@@ -15,6 +15,14 @@ export const ERROR_CODES = {
   CHALLENGE_EXHAUSTED: 'Too many wrong codes; sign in with your password again.',
   /** A new code was asked for before the resend cooldown passed. */
   RESEND_COOLDOWN: 'A code was sent moments ago; wait before asking for another.',
+  /** Too many consecutive wrong codes for this user: wait `retryAfterSeconds` (no code is sent meanwhile). */
+  LOCKED: 'Too many wrong codes for this account; wait before trying again.',
+  /** The user's or the phone number's rolling send budget is spent; `retryAfterSeconds` says when one frees up. */
+  SEND_THROTTLED: 'Too many codes were sent to this account or number; wait before asking for another.',
+  /** The number's country is not in `allowedRegions`. */
+  COUNTRY_NOT_ALLOWED: 'Codes cannot be sent to phone numbers in this country.',
+  /** The app's `beforeSend` hook refused the send (a CAPTCHA or a risk check). */
+  SEND_REFUSED: 'The code was not sent.',
   /** The challenge has used all the sends it may. */
   SEND_LIMIT: 'No more codes can be sent for this login; sign in with your password again.',
   /** The OTP store (Redis) failed or timed out; the package fails closed. */
@@ -48,6 +56,10 @@ export const ERROR_STATUS: Readonly<Record<SmsOtpErrorCode, number>> = Object.fr
   NO_PENDING_LOGIN: 401,
   CHALLENGE_EXHAUSTED: 401,
   RESEND_COOLDOWN: 429,
+  LOCKED: 429,
+  SEND_THROTTLED: 429,
+  COUNTRY_NOT_ALLOWED: 422,
+  SEND_REFUSED: 403,
   SEND_LIMIT: 429,
   STORE_UNAVAILABLE: 503,
   SEND_FAILED: 502,

@@ -35,6 +35,44 @@ export interface ChallengeNumbers {
    * @default 3
    */
   maxSendsPerChallenge: number;
+  /**
+   * Texts per user in any rolling `sendWindowSeconds`, across logins (SMS-pumping defence).
+   * @default 5
+   */
+  maxSendsPerUser: number;
+  /**
+   * Texts per phone number in any rolling `sendWindowSeconds`, whoever asks (SMS-pumping defence).
+   * @default 5
+   */
+  maxSendsPerPhoneNumber: number;
+  /**
+   * The rolling window of the two send budgets.
+   * @default 900
+   */
+  sendWindowSeconds: number;
+  /**
+   * Consecutive wrong codes per user (across logins, sessions and IPs) after
+   * which each further attempt waits, 1 s doubling with each failure.
+   * @default 5
+   */
+  backoffAfterFailures: number;
+  /**
+   * Consecutive wrong codes after which the user is locked for `lockSeconds`
+   * (again after each further failure); no code is sent while locked. A success
+   * resets the count. At most 100 (NIST SP 800-63B's ceiling); never permanent.
+   * @default 10
+   */
+  lockAfterFailures: number;
+  /**
+   * How long a lock lasts.
+   * @default 900
+   */
+  lockSeconds: number;
+  /**
+   * How long consecutive failures are remembered after the last one.
+   * @default 86400
+   */
+  failureMemorySeconds: number;
 }
 
 /** The defaults, from DESIGN.md's table. */
@@ -45,6 +83,13 @@ export const DEFAULTS: Readonly<ChallengeNumbers> = Object.freeze({
   maxAttempts: 5,
   resendCooldownSeconds: 30,
   maxSendsPerChallenge: 3,
+  maxSendsPerUser: 5,
+  maxSendsPerPhoneNumber: 5,
+  sendWindowSeconds: 900,
+  backoffAfterFailures: 5,
+  lockAfterFailures: 10,
+  lockSeconds: 900,
+  failureMemorySeconds: 86_400,
 });
 
 /** Inclusive bounds of each number, and why where a standard sets them. */
@@ -55,6 +100,13 @@ export const BOUNDS: Readonly<Record<keyof ChallengeNumbers, readonly [min: numb
   maxAttempts: [1, 10],
   resendCooldownSeconds: [0, 3600],
   maxSendsPerChallenge: [1, 10],
+  maxSendsPerUser: [1, 100],
+  maxSendsPerPhoneNumber: [1, 100],
+  sendWindowSeconds: [1, 86_400],
+  backoffAfterFailures: [1, 100],
+  lockAfterFailures: [1, 100, 'NIST SP 800-63B: at most 100 consecutive failures'],
+  lockSeconds: [1, 86_400],
+  failureMemorySeconds: [60, 2_592_000],
 });
 
 /**
@@ -82,6 +134,12 @@ export function resolveNumbers(input: Partial<ChallengeNumbers> = {}): Readonly<
     throw new SmsOtpError(
       'INVALID_OPTIONS',
       `passport-sms-otp: pendingTtlSeconds (${resolved.pendingTtlSeconds}) must be at least codeTtlSeconds (${resolved.codeTtlSeconds}), or a code would outlive its login`,
+    );
+  }
+  if (resolved.lockAfterFailures < resolved.backoffAfterFailures) {
+    throw new SmsOtpError(
+      'INVALID_OPTIONS',
+      `passport-sms-otp: lockAfterFailures (${resolved.lockAfterFailures}) must be at least backoffAfterFailures (${resolved.backoffAfterFailures})`,
     );
   }
   return Object.freeze(resolved);

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { SmsOtpError } from './errors.js';
 
 /** One AES-256 key and the id stored beside everything it seals. */
@@ -69,6 +69,15 @@ export class SecretSealer {
     }
     this.keys = new Map(list);
     this.currentId = first[0];
+  }
+
+  /**
+   * A keyed hash of a phone number, for the store's per-number budget: the
+   * number itself is never a key. Derived from the current key.
+   */
+  phoneKey(e164: string): string {
+    const key = createHash('sha256').update('passport-sms-otp phone key').update(this.keys.get(this.currentId) as Buffer).digest();
+    return createHmac('sha256', key).update(e164).digest('base64url').slice(0, 32);
   }
 
   /** A fresh random secret for a user, sealed: `v1.<key id>.<iv>.<ciphertext>.<tag>`. */

@@ -3,7 +3,7 @@ import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import request from 'supertest';
 import { UserDirectory } from '../example-app/src/users.js';
-import { newestCode, startExampleApp } from './helpers/example-app.js';
+import { clearExampleAppKeys, newestCode, startExampleApp } from './helpers/example-app.js';
 import { GatewayApiDouble } from './helpers/gatewayapi-double.js';
 import { REDIS_URL } from './helpers/redis.js';
 
@@ -28,6 +28,7 @@ describe('Example app: what reaches the logs', () => {
       await agent.post('/login').set(JSON_ACCEPT).set('Content-Type', 'application/json').send('{"broken');
       await memory.close();
 
+      await clearExampleAppKeys(REDIS_URL);
       const real = await startExampleApp({ REDIS_URL, GATEWAYAPI_BASE_URL: double.baseUrl, GATEWAYAPI_TOKEN: double.token });
       double.scenario = 'insufficient-credit';
       await request(real.app).post('/login').set(JSON_ACCEPT).send({ username: 'bob', password: 'bob-password' });

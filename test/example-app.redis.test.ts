@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
-import { AppProcess, startExampleApp } from './helpers/example-app.js';
+import { AppProcess, clearExampleAppKeys, startExampleApp } from './helpers/example-app.js';
 import { GatewayApiDouble } from './helpers/gatewayapi-double.js';
 import { freePort, REDIS_URL, ThrowawayRedis } from './helpers/redis.js';
 
@@ -13,6 +13,7 @@ describe('Example app, Redis + GatewayAPI mode', function () {
   this.timeout(60_000);
   let double: GatewayApiDouble;
   before(async () => { double = await new GatewayApiDouble().start(); });
+  beforeEach(async () => { await clearExampleAppKeys(REDIS_URL); });
   after(async () => { await double.close(); });
 
   const env = (extra: Record<string, string> = {}): Record<string, string> => ({
@@ -21,6 +22,7 @@ describe('Example app, Redis + GatewayAPI mode', function () {
     OTP_ENCRYPTION_KEY: 'cd'.repeat(32),
     GATEWAYAPI_BASE_URL: double.baseUrl,
     GATEWAYAPI_TOKEN: double.token,
+    OTP_SENDS_PER_WINDOW: '100',
     ...extra,
   });
 

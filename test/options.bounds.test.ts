@@ -8,7 +8,11 @@ import { TEST_KEY } from './helpers/app.js';
 
 describe('Options: defaults and bounds, checked at construction', () => {
   it('has DESIGN.md\'s defaults', () => {
-    expect(resolveNumbers()).to.deep.equal({ digits: 6, codeTtlSeconds: 300, pendingTtlSeconds: 600, maxAttempts: 5, resendCooldownSeconds: 30, maxSendsPerChallenge: 3 });
+    expect(resolveNumbers()).to.deep.equal({
+      digits: 6, codeTtlSeconds: 300, pendingTtlSeconds: 600, maxAttempts: 5, resendCooldownSeconds: 30, maxSendsPerChallenge: 3,
+      maxSendsPerUser: 5, maxSendsPerPhoneNumber: 5, sendWindowSeconds: 900,
+      backoffAfterFailures: 5, lockAfterFailures: 10, lockSeconds: 900, failureMemorySeconds: 86_400,
+    });
     expect(Object.isFrozen(DEFAULTS)).to.equal(true);
   });
 
@@ -22,6 +26,9 @@ describe('Options: defaults and bounds, checked at construction', () => {
     ['zero attempts', { maxAttempts: 0 }, /maxAttempts/],
     ['a negative cooldown', { resendCooldownSeconds: -1 }, /resendCooldownSeconds/],
     ['a pending login shorter than the code', { codeTtlSeconds: 300, pendingTtlSeconds: 200 }, /pendingTtlSeconds \(200\) must be at least codeTtlSeconds \(300\)/],
+    ['a lock threshold over NIST\'s 100', { lockAfterFailures: 101 }, /lockAfterFailures must be a whole number from 1 to 100 \(NIST/],
+    ['a lock before the backoff', { backoffAfterFailures: 8, lockAfterFailures: 6 }, /lockAfterFailures \(6\) must be at least backoffAfterFailures \(8\)/],
+    ['a zero send budget', { maxSendsPerUser: 0 }, /maxSendsPerUser/],
   ];
   for (const [name, options, message] of BAD) {
     it(`refuses ${name} with INVALID_OPTIONS`, () => {

@@ -13,12 +13,14 @@ describe('MemoryOtpStore: bounded memory', () => {
     const store = new MemoryOtpStore({ now: () => now });
     try {
       for (let i = 0; i < 1000; i++) {
-        await store.issue({ userId: `u${i}`, challengeId: 'c', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 30_000 });
+        await store.issue({ userId: `u${i}`, challengeId: 'c', sendId: 's', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 30_000, lockAfter: 10, userBudget: { max: 5, windowMs: 900_000 } });
+        await store.attempt({ userId: `u${i}`, challengeId: 'c', maxAttempts: 5, failures: { backoffAfter: 5, lockAfter: 10, lockMs: 900_000, baseDelayMs: 1000, memoryMs: 86_400_000 } });
+        await store.reservePhoneSend({ phoneKey: `p${i}`, sendId: 's', budget: { max: 5, windowMs: 900_000 } });
       }
-      expect(store.size).to.deep.equal({ users: 1000, challenges: 1000, codes: 1000, cooldowns: 1000 });
-      now += 600_000;
+      expect(store.size).to.deep.equal({ users: 1000, challenges: 1000, codes: 1000, cooldowns: 1000, failures: 1000, sendWindows: 2000 });
+      now += 86_400_000;
       store.sweep();
-      expect(store.size).to.deep.equal({ users: 1000, challenges: 0, codes: 0, cooldowns: 0 });
+      expect(store.size).to.deep.equal({ users: 1000, challenges: 0, codes: 0, cooldowns: 0, failures: 0, sendWindows: 0 });
     } finally {
       store.close();
     }
@@ -28,7 +30,7 @@ describe('MemoryOtpStore: bounded memory', () => {
     let now = 0;
     const store = new MemoryOtpStore({ now: () => now, sweepIntervalMs: 10 });
     try {
-      await store.issue({ userId: 'u', challengeId: 'c', newSealedSecret: 's', pendingTtlMs: 100, codeTtlMs: 100, cooldownMs: 100 });
+      await store.issue({ userId: 'u', challengeId: 'c', sendId: 's', newSealedSecret: 's', pendingTtlMs: 100, codeTtlMs: 100, cooldownMs: 100, lockAfter: 10, userBudget: { max: 5, windowMs: 100 } });
       now = 1_000;
       await new Promise((r) => setTimeout(r, 40));
       expect(store.size).to.deep.include({ challenges: 0, codes: 0, cooldowns: 0 });

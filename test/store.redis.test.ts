@@ -31,15 +31,21 @@ describe('RedisOtpStore: keys', () => {
     const client = await connectRedis();
     try {
       const store = new RedisOtpStore(client, { prefix: uniquePrefix('ttl') });
-      await store.issue({ userId: 'u', challengeId: 'c', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 30_000 });
+      await store.issue({ userId: 'u', challengeId: 'c', sendId: 's1', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 30_000, lockAfter: 10, userBudget: { max: 5, windowMs: 900_000 } });
+      await store.attempt({ userId: 'u', challengeId: 'c', maxAttempts: 5, failures: { backoffAfter: 5, lockAfter: 10, lockMs: 900_000, baseDelayMs: 1000, memoryMs: 86_400_000 } });
+      await store.reservePhoneSend({ phoneKey: 'pk', sendId: 's1', budget: { max: 5, windowMs: 900_000 } });
       const k = store.keysOf('u');
       expect(await client.pTTL(k.hotp)).to.equal(-1);
       expect(await client.pTTL(k.challenge)).to.be.within(590_000, 600_000);
       expect(await client.pTTL(k.code)).to.be.within(290_000, 300_000);
       expect(await client.pTTL(k.cooldown)).to.be.within(20_000, 30_000);
+      expect(await client.pTTL(k.sent)).to.be.within(890_000, 900_000);
+      expect(await client.pTTL(k.failures)).to.be.within(86_390_000, 86_400_000);
+      expect(await client.pTTL(store.phoneKeyOf('pk'))).to.be.within(890_000, 900_000);
+      await client.del(store.phoneKeyOf('pk'));
       expect(await client.hGetAll(k.hotp)).to.deep.equal({ sealed: 's', counter: '1' });
       await store.deleteUser('u');
-      expect(await client.exists([k.hotp, k.challenge, k.code, k.cooldown])).to.equal(0);
+      expect(await client.exists(Object.values(k))).to.equal(0);
     } finally {
       await client.quit();
     }

@@ -14,8 +14,6 @@ export interface AppConfig {
   webOtpHost: string | undefined;
   numbers: Partial<ChallengeNumbers>;
   rateLimitPerIpPerMin: number;
-  /** OTP_SENDS_PER_WINDOW: the per-user / per-number send budget per 15 min; checked now, enforced once the package has rolling send budgets. */
-  sendsPerWindow: number;
   /** What was made up because it was missing (dev only), for the start-up warning. */
   generated: string[];
 }
@@ -94,7 +92,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     if (value !== undefined) numbers[option] = value;
   }
   const rateLimitPerIpPerMin = wholeNumber(env, 'RATE_LIMIT_PER_IP_PER_MIN', 0, 100_000, problems) ?? 30;
-  const sendsPerWindow = wholeNumber(env, 'OTP_SENDS_PER_WINDOW', 1, 100, problems) ?? 5;
+  // One budget for both: texts per user and per phone number in the rolling window (15 min by default).
+  const sendsPerWindow = wholeNumber(env, 'OTP_SENDS_PER_WINDOW', ...BOUNDS.maxSendsPerUser.slice(0, 2) as [number, number], problems);
+  if (sendsPerWindow !== undefined) {
+    numbers.maxSendsPerUser = sendsPerWindow;
+    numbers.maxSendsPerPhoneNumber = sendsPerWindow;
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -109,7 +112,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     webOtpHost: env.WEBOTP_HOST || undefined,
     numbers,
     rateLimitPerIpPerMin,
-    sendsPerWindow,
     generated,
   };
 }

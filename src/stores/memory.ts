@@ -1,6 +1,9 @@
-import type { AttemptInput, AttemptResult, CodeIssued, CodeRef, IssueInput, OtpStore, ResendInput, ResendResult } from '../store.js';
+import { failureDelayMs, type AttemptInput, type AttemptResult, type BudgetResult, type CodeRef, type IssueInput, type IssueResult, type OtpStore, type PhoneSendInput, type ResendInput, type ResendResult, type SendBudget } from '../store.js';
 
 interface Hotp { sealedSecret: string; counter: number }
+interface Failures { count: number; untilMs: number; expiresAtMs: number }
+/** Sends in a rolling window, oldest first. */
+type Sends = Array<{ id: string; atMs: number }>;
 interface Challenge { id: string; attempts: number; sends: number; expiresAtMs: number }
 interface Code { challengeId: string; counter: number; expiresAtMs: number }
 
@@ -27,6 +30,9 @@ export class MemoryOtpStore implements OtpStore {
   private readonly challenges = new Map<string, Challenge>();
   private readonly codes = new Map<string, Code>();
   private readonly cooldowns = new Map<string, number>();
+  private readonly failures = new Map<string, Failures>();
+  private readonly userSends = new Map<string, Sends>();
+  private readonly phoneSends = new Map<string, Sends>();
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
 
@@ -39,8 +45,15 @@ export class MemoryOtpStore implements OtpStore {
   }
 
   /** Entries currently held (live or not yet swept), for tests and metrics. */
-  get size(): { users: number; challenges: number; codes: number; cooldowns: number } {
-    return { users: this.hotp.size, challenges: this.challenges.size, codes: this.codes.size, cooldowns: this.cooldowns.size };
+  get size(): { users: number; challenges: number; codes: number; cooldowns: number; failures: number; sendWindows: number } {
+    return {
+      users: this.hotp.size,
+      challenges: this.challenges.size,
+      codes: this.codes.size,
+      cooldowns: this.cooldowns.size,
+      failures: this.failures.size,
+      sendWindows: this.userSends.size + this.phoneSends.size,
+    };
   }
 
   /** Drops every expired entry now. */
@@ -49,7 +62,14 @@ export class MemoryOtpStore implements OtpStore {
     for (const [k, v] of this.challenges) if (v.expiresAtMs <= now) this.challenges.delete(k);
     for (const [k, v] of this.codes) if (v.expiresAtMs <= now) this.codes.delete(k);
     for (const [k, v] of this.cooldowns) if (v <= now) this.cooldowns.delete(k);
+    for (const [k, v] of this.failures) if (v.expiresAtMs <= now) this.failures.delete(k);
+    for (const sends of [this.userSends, this.phoneSends]) {
+      for (const [k, v] of sends) if ((v.at(-1)?.atMs ?? 0) <= now - this.longestWindowMs) sends.delete(k);
+    }
   }
+
+  /** The longest budget window seen, so the sweep never drops sends a budget still counts. */
+  private longestWindowMs = 0;
 
   /** Stops the sweep timer. */
   close(): void {
@@ -57,15 +77,20 @@ export class MemoryOtpStore implements OtpStore {
     this.timer = undefined;
   }
 
-  async issue(input: IssueInput): Promise<CodeIssued> {
+  async issue(input: IssueInput): Promise<IssueResult> {
     const now = this.now();
+    const lock = this.lockedFor(input.userId, input.lockAfter, now);
+    if (lock > 0) return { status: 'locked', retryAfterMs: lock };
+    const wait = this.budgetWait(this.userSends, input.userId, input.userBudget, now);
+    if (wait > 0) return { status: 'over_budget', retryAfterMs: wait };
     const hotp = this.hotp.get(input.userId) ?? { sealedSecret: input.newSealedSecret, counter: 0 };
     hotp.counter += 1;
     this.hotp.set(input.userId, hotp);
     this.challenges.set(input.userId, { id: input.challengeId, attempts: 0, sends: 1, expiresAtMs: now + input.pendingTtlMs });
     this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs });
     this.setCooldown(input.userId, now, input.cooldownMs);
-    return { counter: hotp.counter, sealedSecret: hotp.sealedSecret };
+    this.spend(this.userSends, input.userId, input.sendId, now);
+    return { status: 'issued', counter: hotp.counter, sealedSecret: hotp.sealedSecret };
   }
 
   async resend(input: ResendInput): Promise<ResendResult> {
@@ -78,13 +103,18 @@ export class MemoryOtpStore implements OtpStore {
       return { status: 'no_challenge' };
     }
     if (challenge.attempts >= input.maxAttempts) return { status: 'exhausted' };
+    const lock = this.lockedFor(input.userId, input.lockAfter, now);
+    if (lock > 0) return { status: 'locked', retryAfterMs: lock };
     const until = this.cooldowns.get(input.userId);
     if (until !== undefined && until > now) return { status: 'cooldown', retryAfterMs: until - now };
     if (challenge.sends >= input.maxSends) return { status: 'send_limit' };
+    const wait = this.budgetWait(this.userSends, input.userId, input.userBudget, now);
+    if (wait > 0) return { status: 'over_budget', retryAfterMs: wait };
     challenge.sends += 1;
     hotp.counter += 1;
     this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs });
     this.setCooldown(input.userId, now, input.cooldownMs);
+    this.spend(this.userSends, input.userId, input.sendId, now);
     return { status: 'issued', counter: hotp.counter, sealedSecret: hotp.sealedSecret };
   }
 
@@ -92,15 +122,21 @@ export class MemoryOtpStore implements OtpStore {
     const now = this.now();
     const challenge = this.liveChallenge(input.userId, input.challengeId, now);
     if (challenge === undefined) return { status: 'no_challenge' };
+    const previous = this.liveFailures(input.userId, now);
+    if (previous.untilMs > now) return { status: 'locked', retryAfterMs: previous.untilMs - now };
     challenge.attempts += 1;
     if (challenge.attempts > input.maxAttempts) return { status: 'exhausted' };
+    // Counted as a failure before the comparison; a right code's consume clears it.
+    const failures = previous.count + 1;
+    const delay = failureDelayMs(failures, input.failures);
+    this.failures.set(input.userId, { count: failures, untilMs: delay > 0 ? now + delay : 0, expiresAtMs: now + Math.max(input.failures.memoryMs, delay) });
     const code = this.codes.get(input.userId);
     if (code === undefined || code.expiresAtMs <= now || code.challengeId !== input.challengeId) {
-      return { status: 'expired', attempts: challenge.attempts };
+      return { status: 'expired', attempts: challenge.attempts, failures };
     }
     const hotp = this.hotp.get(input.userId);
     if (hotp === undefined) return { status: 'no_challenge' };
-    return { status: 'compare', attempts: challenge.attempts, counter: code.counter, sealedSecret: hotp.sealedSecret };
+    return { status: 'compare', attempts: challenge.attempts, counter: code.counter, sealedSecret: hotp.sealedSecret, failures };
   }
 
   async consume(input: CodeRef): Promise<boolean> {
@@ -110,20 +146,36 @@ export class MemoryOtpStore implements OtpStore {
     if (this.liveChallenge(input.userId, input.challengeId, now) === undefined) return false;
     this.codes.delete(input.userId);
     this.challenges.delete(input.userId);
+    this.failures.delete(input.userId);
     return true;
   }
 
-  async cancelSend(input: CodeRef): Promise<void> {
+  async cancelSend(input: CodeRef & { sendId: string }): Promise<void> {
     const code = this.codes.get(input.userId);
     if (code === undefined || code.challengeId !== input.challengeId || code.counter !== input.counter) return;
     this.codes.delete(input.userId);
     this.cooldowns.delete(input.userId);
+    this.unspend(this.userSends, input.userId, input.sendId);
     const challenge = this.challenges.get(input.userId);
     if (challenge !== undefined && challenge.id === input.challengeId && challenge.sends > 0) challenge.sends -= 1;
   }
 
+  async reservePhoneSend(input: PhoneSendInput): Promise<BudgetResult> {
+    const now = this.now();
+    const wait = this.budgetWait(this.phoneSends, input.phoneKey, input.budget, now);
+    if (wait > 0) return { ok: false, retryAfterMs: wait };
+    this.spend(this.phoneSends, input.phoneKey, input.sendId, now);
+    return { ok: true };
+  }
+
+  async releasePhoneSend(input: { phoneKey: string; sendId: string }): Promise<void> {
+    this.unspend(this.phoneSends, input.phoneKey, input.sendId);
+  }
+
   async deleteUser(userId: string): Promise<void> {
     this.hotp.delete(userId);
+    this.failures.delete(userId);
+    this.userSends.delete(userId);
     this.forget(userId);
   }
 
@@ -137,6 +189,40 @@ export class MemoryOtpStore implements OtpStore {
       return undefined;
     }
     return challenge.id === challengeId ? challenge : undefined;
+  }
+
+  private liveFailures(userId: string, now: number): Failures {
+    const failures = this.failures.get(userId);
+    if (failures === undefined || failures.expiresAtMs <= now) return { count: 0, untilMs: 0, expiresAtMs: 0 };
+    return failures;
+  }
+
+  private lockedFor(userId: string, lockAfter: number, now: number): number {
+    const failures = this.liveFailures(userId, now);
+    return failures.count >= lockAfter && failures.untilMs > now ? failures.untilMs - now : 0;
+  }
+
+  /** Drops sends older than the window; the wait until one leaves it when the budget is spent, else 0. */
+  private budgetWait(map: Map<string, Sends>, key: string, budget: SendBudget, now: number): number {
+    this.longestWindowMs = Math.max(this.longestWindowMs, budget.windowMs);
+    const sends = (map.get(key) ?? []).filter((send) => send.atMs > now - budget.windowMs);
+    map.set(key, sends);
+    if (sends.length < budget.max) return 0;
+    return Math.max(1, (sends[0]?.atMs ?? now) + budget.windowMs - now);
+  }
+
+  private spend(map: Map<string, Sends>, key: string, id: string, now: number): void {
+    const sends = map.get(key) ?? [];
+    sends.push({ id, atMs: now });
+    map.set(key, sends);
+  }
+
+  private unspend(map: Map<string, Sends>, key: string, id: string): void {
+    const sends = map.get(key);
+    if (sends === undefined) return;
+    const kept = sends.filter((send) => send.id !== id);
+    if (kept.length === 0) map.delete(key);
+    else map.set(key, kept);
   }
 
   private setCooldown(userId: string, now: number, cooldownMs: number): void {

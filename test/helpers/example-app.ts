@@ -10,6 +10,25 @@ export async function startExampleApp(env: Record<string, string> = {}): Promise
   return createExampleApp(loadConfig({ RATE_LIMIT_PER_IP_PER_MIN: '0', ...env }));
 }
 
+/**
+ * The example app in Redis mode uses the package's default key prefix, so its users' failures and
+ * send budgets outlive a test run: clear them (and the app's own keys) before a Redis-mode test.
+ */
+export async function clearExampleAppKeys(url: string): Promise<void> {
+  const { createClient } = await import('redis');
+  const client = createClient({ url });
+  await client.connect();
+  try {
+    for (const pattern of ['sms-otp:{1}:*', 'sms-otp:{2}:*', 'sms-otp:{phone:*', 'example-app:*']) {
+      for await (const keys of client.scanIterator({ MATCH: pattern, COUNT: 500 })) {
+        if (keys.length > 0) await client.del(keys);
+      }
+    }
+  } finally {
+    await client.quit();
+  }
+}
+
 /** The newest code texted to a number, read from the app's dev outbox the way a developer would. */
 export function newestCode(messages: Array<{ to: string; text: string }>, to = '+4512345678'): string {
   const text = messages.filter((m) => m.to === to).at(-1)?.text;

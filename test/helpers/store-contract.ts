@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { OtpStore } from '../../src/store.js';
+import type { CodeIssued, FailurePolicy, IssueResult, OtpStore, ResendResult } from '../../src/store.js';
 
 export interface ContractSubject {
   store: OtpStore;
@@ -8,6 +8,16 @@ export interface ContractSubject {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const LONG = 60_000;
+const NO_BUDGET = { max: 1000, windowMs: LONG };
+const POLICY: FailurePolicy = { backoffAfter: 100, lockAfter: 100, lockMs: LONG, baseDelayMs: 1000, memoryMs: LONG };
+let sends = 0;
+const sendId = (): string => `send-${sends++}`;
+
+/** The code of an 'issued' result; anything else fails the test. */
+function codeOf(result: IssueResult | ResendResult): CodeIssued {
+  if (result.status !== 'issued') throw new Error(`expected a code to be issued, got ${JSON.stringify(result)}`);
+  return { counter: result.counter, sealedSecret: result.sealedSecret };
+}
 
 /** The behaviour every OtpStore must show; run against MemoryOtpStore and RedisOtpStore alike. */
 export function storeContract(name: string, make: () => Promise<ContractSubject>): void {
@@ -26,11 +36,12 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       await subject.close();
     });
 
-    const issue = (challengeId = 'c1', over: Partial<Parameters<OtpStore['issue']>[0]> = {}) =>
-      store.issue({ userId: user, challengeId, newSealedSecret: 'sealed-1', pendingTtlMs: LONG, codeTtlMs: LONG, cooldownMs: 0, ...over });
+    const issueRaw = (challengeId = 'c1', over: Partial<Parameters<OtpStore['issue']>[0]> = {}) =>
+      store.issue({ userId: user, challengeId, sendId: sendId(), newSealedSecret: 'sealed-1', pendingTtlMs: LONG, codeTtlMs: LONG, cooldownMs: 0, lockAfter: 100, userBudget: NO_BUDGET, ...over });
+    const issue = async (challengeId = 'c1', over: Partial<Parameters<OtpStore['issue']>[0]> = {}) => codeOf(await issueRaw(challengeId, over));
     const resend = (challengeId = 'c1', over: Partial<Parameters<OtpStore['resend']>[0]> = {}) =>
-      store.resend({ userId: user, challengeId, codeTtlMs: LONG, cooldownMs: 0, maxSends: 3, maxAttempts: 5, ...over });
-    const attempt = (challengeId = 'c1', maxAttempts = 5) => store.attempt({ userId: user, challengeId, maxAttempts });
+      store.resend({ userId: user, challengeId, sendId: sendId(), codeTtlMs: LONG, cooldownMs: 0, maxSends: 3, maxAttempts: 5, lockAfter: 100, userBudget: NO_BUDGET, ...over });
+    const attempt = (challengeId = 'c1', maxAttempts = 5, failures: FailurePolicy = POLICY) => store.attempt({ userId: user, challengeId, maxAttempts, failures });
 
     it('creates the secret once and moves the counter forward on every issue', async () => {
       const first = await issue('c1');
@@ -41,7 +52,7 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
 
     it('hands back the live code for comparison, counting the attempt first', async () => {
       const { counter } = await issue();
-      expect(await attempt()).to.deep.equal({ status: 'compare', attempts: 1, counter, sealedSecret: 'sealed-1' });
+      expect(await attempt()).to.deep.equal({ status: 'compare', attempts: 1, counter, sealedSecret: 'sealed-1', failures: 1 });
       expect(await attempt()).to.deep.include({ status: 'compare', attempts: 2 });
     });
 
@@ -84,7 +95,7 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
     it('expires the code after its lifetime but keeps the challenge', async () => {
       await issue('c1', { codeTtlMs: 60 });
       await sleep(120);
-      expect(await attempt()).to.deep.equal({ status: 'expired', attempts: 1 });
+      expect(await attempt()).to.deep.equal({ status: 'expired', attempts: 1, failures: 1 });
     });
 
     it('expires the whole challenge after the pending lifetime', async () => {
@@ -130,17 +141,18 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await resend('c1', { maxAttempts: 2 })).to.deep.equal({ status: 'exhausted' });
     });
 
-    it('cancelSend withdraws the code and gives the send and cooldown back', async () => {
-      const { counter } = await issue('c1', { cooldownMs: 60_000 });
-      await store.cancelSend({ userId: user, challengeId: 'c1', counter });
+    it('cancelSend withdraws the code and gives the send, the budget and the cooldown back', async () => {
+      const id = 'the-send';
+      const { counter } = await issue('c1', { cooldownMs: 60_000, sendId: id, userBudget: { max: 1, windowMs: LONG } });
+      await store.cancelSend({ userId: user, challengeId: 'c1', counter, sendId: id });
       expect(await attempt()).to.deep.include({ status: 'expired' });
-      const again = await resend('c1', { maxSends: 1 });
+      const again = await resend('c1', { maxSends: 1, userBudget: { max: 1, windowMs: LONG } });
       expect(again).to.deep.include({ status: 'issued', counter: counter + 1 });
     });
 
     it('cancelSend of a stale code changes nothing', async () => {
       const { counter } = await issue();
-      await store.cancelSend({ userId: user, challengeId: 'c1', counter: counter - 1 });
+      await store.cancelSend({ userId: user, challengeId: 'c1', counter: counter - 1, sendId: 'x' });
       expect(await attempt()).to.deep.include({ status: 'compare', counter });
     });
 
@@ -157,12 +169,69 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       const other = `${user}-other`;
       try {
         await issue('c1');
-        await store.issue({ userId: other, challengeId: 'c1', newSealedSecret: 'sealed-other', pendingTtlMs: LONG, codeTtlMs: LONG, cooldownMs: 0 });
+        await store.issue({ userId: other, challengeId: 'c1', sendId: sendId(), newSealedSecret: 'sealed-other', pendingTtlMs: LONG, codeTtlMs: LONG, cooldownMs: 0, lockAfter: 100, userBudget: NO_BUDGET });
         expect(await attempt('c1')).to.deep.include({ status: 'compare', sealedSecret: 'sealed-1', attempts: 1 });
-        expect(await store.attempt({ userId: other, challengeId: 'c1', maxAttempts: 5 })).to.deep.include({ sealedSecret: 'sealed-other', attempts: 1 });
+        expect(await store.attempt({ userId: other, challengeId: 'c1', maxAttempts: 5, failures: POLICY })).to.deep.include({ sealedSecret: 'sealed-other', attempts: 1, failures: 1 });
       } finally {
         await store.deleteUser(other);
       }
+    });
+
+    it('counts consecutive failures per user across challenges; a consume clears them', async () => {
+      await issue('c1');
+      await attempt('c1');
+      await attempt('c1');
+      await issue('c2');
+      expect(await attempt('c2')).to.deep.include({ status: 'compare', attempts: 1, failures: 3 });
+      const { counter } = await issue('c3');
+      expect(await attempt('c3')).to.deep.include({ failures: 4 });
+      expect(await store.consume({ userId: user, challengeId: 'c3', counter })).to.equal(true);
+      await issue('c4');
+      expect(await attempt('c4')).to.deep.include({ failures: 1 });
+    });
+
+    it('makes the next attempt wait after backoffAfter failures, and locks after lockAfter', async () => {
+      const policy: FailurePolicy = { backoffAfter: 2, lockAfter: 3, lockMs: 5_000, baseDelayMs: 1_000, memoryMs: LONG };
+      await issue('c1');
+      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'compare', failures: 1 });
+      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'compare', failures: 2 });
+      const waiting = await attempt('c1', 10, policy);
+      expect(waiting.status).to.equal('locked');
+      expect(waiting.status === 'locked' ? waiting.retryAfterMs : 0).to.be.within(1, 1_000);
+      await sleep(1_050);
+      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'compare', failures: 3 });
+      const locked = await attempt('c1', 10, policy);
+      expect(locked.status === 'locked' ? locked.retryAfterMs : 0).to.be.within(3_000, 5_000);
+      // While locked, no code is issued either, for this login or a new one.
+      expect(await resend('c1', { lockAfter: 3 })).to.deep.include({ status: 'locked' });
+      expect(await issueRaw('c2', { lockAfter: 3 })).to.deep.include({ status: 'locked' });
+      // A throttled attempt is not counted on the challenge.
+      expect(await attempt('c1', 10, { ...policy, lockMs: 1 })).to.deep.include({ status: 'locked' });
+    });
+
+    it('the user send budget: at most max issues and resends in the window, across challenges', async () => {
+      const budget = { max: 2, windowMs: 300 };
+      await issue('c1', { userBudget: budget });
+      expect(await resend('c1', { userBudget: budget })).to.deep.include({ status: 'issued' });
+      const refused = await issueRaw('c2', { userBudget: budget });
+      expect(refused.status).to.equal('over_budget');
+      expect(refused.status === 'over_budget' ? refused.retryAfterMs : 0).to.be.within(1, 300);
+      expect(await resend('c1', { userBudget: budget })).to.deep.include({ status: 'over_budget' });
+      await sleep(350);
+      expect(await issueRaw('c2', { userBudget: budget })).to.deep.include({ status: 'issued' });
+    });
+
+    it('the phone budget: reserve up to max in the window, release gives one back', async () => {
+      const phoneKey = `phone${n}x${Date.now()}`;
+      const budget = { max: 2, windowMs: 300 };
+      expect(await store.reservePhoneSend({ phoneKey, sendId: 'a', budget })).to.deep.equal({ ok: true });
+      expect(await store.reservePhoneSend({ phoneKey, sendId: 'b', budget })).to.deep.equal({ ok: true });
+      const refused = await store.reservePhoneSend({ phoneKey, sendId: 'c', budget });
+      expect(refused.ok).to.equal(false);
+      await store.releasePhoneSend({ phoneKey, sendId: 'b' });
+      expect(await store.reservePhoneSend({ phoneKey, sendId: 'c', budget })).to.deep.equal({ ok: true });
+      await sleep(350);
+      expect(await store.reservePhoneSend({ phoneKey, sendId: 'd', budget })).to.deep.equal({ ok: true });
     });
 
     it('answers ping', async () => {

@@ -1,0 +1,62 @@
+import { EventEmitter } from 'node:events';
+
+/** Who and where, as events may say it: the phone number keeps only its last two digits. */
+interface Subject {
+  userId: string;
+  /** The phone number with all but its last two digits masked, e.g. `********78`. */
+  phone?: string;
+}
+
+/**
+ * The audit events of {@link OtpChallenges}. None carries a code, a secret or a
+ * full phone number; each carries the user id, and what counts and reasons it has.
+ */
+export interface SmsOtpEvents {
+  'challenge.issued': Subject & { challengeId: string; kind: 'start' | 'resend'; sends: number };
+  'sms.sent': Subject & { challengeId: string; kind: 'start' | 'resend' };
+  'sms.failed': Subject & { challengeId: string; kind: 'start' | 'resend'; reason: string; providerCode?: string; retryable: boolean; counted: boolean };
+  'send.throttled': Subject & {
+    kind: 'start' | 'resend';
+    reason: 'cooldown' | 'send_limit' | 'user_budget' | 'phone_budget' | 'locked' | 'country' | 'before_send';
+    retryAfterSeconds?: number;
+  };
+  'verify.succeeded': Subject & { challengeId: string; attempts: number };
+  'verify.failed': Subject & { challengeId: string; reason: string; attempts?: number; consecutiveFailures?: number };
+  'verify.locked': Subject & { challengeId: string; retryAfterSeconds: number };
+}
+
+export type SmsOtpEventName = keyof SmsOtpEvents;
+
+/** A typed event emitter for {@link SmsOtpEvents}. A listener that throws never breaks a login. */
+export class SmsOtpEventEmitter {
+  private readonly emitter = new EventEmitter();
+
+  on<K extends SmsOtpEventName>(name: K, listener: (event: SmsOtpEvents[K] & { type: K; at: string }) => void): this {
+    this.emitter.on(name, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  off<K extends SmsOtpEventName>(name: K, listener: (event: SmsOtpEvents[K] & { type: K; at: string }) => void): this {
+    this.emitter.off(name, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  /** Every event, for a single log sink. */
+  onAny(listener: (event: { [K in SmsOtpEventName]: SmsOtpEvents[K] & { type: K; at: string } }[SmsOtpEventName]) => void): this {
+    for (const name of EVENT_NAMES) this.emitter.on(name, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
+  emit<K extends SmsOtpEventName>(name: K, event: SmsOtpEvents[K]): void {
+    const payload = { type: name, at: new Date().toISOString(), ...event };
+    for (const listener of this.emitter.listeners(name)) {
+      try {
+        (listener as (e: unknown) => void)(payload);
+      } catch (err) {
+        process.emitWarning(`passport-sms-otp: a "${name}" listener threw: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+}
+
+export const EVENT_NAMES: readonly SmsOtpEventName[] = ['challenge.issued', 'sms.sent', 'sms.failed', 'send.throttled', 'verify.succeeded', 'verify.failed', 'verify.locked'];
