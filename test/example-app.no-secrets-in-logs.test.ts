@@ -17,7 +17,7 @@ describe('Example app: what reaches the logs', () => {
     for (const name of ['log', 'error', 'warn', 'info'] as const) console[name] = (...args: unknown[]) => { lines.push(args.map(String).join(' ')); };
     const codes: string[] = [];
     try {
-      const memory = await startExampleApp({});
+      const memory = await startExampleApp({ AUDIT_LOG: 'stdout' });
       const agent = request.agent(memory.app);
       await agent.post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'alice-password' });
       const outbox = (await request(memory.app).get('/dev/outbox').set(JSON_ACCEPT)).body as Array<{ to: string; text: string }>;
@@ -29,7 +29,7 @@ describe('Example app: what reaches the logs', () => {
       await memory.close();
 
       await clearExampleAppKeys(REDIS_URL);
-      const real = await startExampleApp({ REDIS_URL, GATEWAYAPI_BASE_URL: double.baseUrl, GATEWAYAPI_TOKEN: double.token });
+      const real = await startExampleApp({ AUDIT_LOG: 'stdout', REDIS_URL, GATEWAYAPI_BASE_URL: double.baseUrl, GATEWAYAPI_TOKEN: double.token });
       double.scenario = 'insufficient-credit';
       await request(real.app).post('/login').set(JSON_ACCEPT).send({ username: 'bob', password: 'bob-password' });
       double.scenario = 'server-error';
@@ -44,6 +44,9 @@ describe('Example app: what reaches the logs', () => {
     }
     const log = lines.join('\n');
     expect(lines.length, 'the provider errors were logged').to.be.greaterThan(0);
+    const events = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { type: string; phone?: string });
+    expect(events.map((e) => e.type)).to.include.members(['challenge.issued', 'sms.sent', 'sms.failed', 'verify.failed', 'verify.succeeded']);
+    expect(events.filter((e) => e.phone !== undefined).every((e) => /^\*+\d\d$/.test(e.phone ?? ''))).to.equal(true);
     for (const secret of [...codes, '4512345678', '4587654321', 'alice-password', 'bob-password', double.token]) {
       expect(log).to.not.include(secret);
     }

@@ -40,6 +40,9 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
     ...config.numbers,
   });
 
+  // Audit events as JSON lines; they never hold a code, a secret or a full phone number.
+  if (config.auditLog) smsOtp.challenges.events.onAny((event) => console.log(JSON.stringify(event)));
+
   passport.use(new LocalStrategy((username, password, done) => {
     // passport-local hands over whatever the body held: only short strings go on to scrypt.
     if (typeof username !== 'string' || typeof password !== 'string' || username.length > MAX_FIELD_LENGTH || password.length > MAX_FIELD_LENGTH) {
@@ -69,6 +72,8 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');
     res.setHeader('Referrer-Policy', 'same-origin');
+    // Pages show who is signed in and one-time-code forms: never from the browser's cache (Back after sign-out).
+    res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'");
     next();
   });

@@ -14,6 +14,8 @@ export interface AppConfig {
   webOtpHost: string | undefined;
   numbers: Partial<ChallengeNumbers>;
   rateLimitPerIpPerMin: number;
+  /** AUDIT_LOG: `stdout` (default) writes the package's audit events as JSON lines; `off` does not. */
+  auditLog: boolean;
   /** What was made up because it was missing (dev only), for the start-up warning. */
   generated: string[];
 }
@@ -99,6 +101,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     numbers.maxSendsPerPhoneNumber = sendsPerWindow;
   }
 
+  const auditLog = env.AUDIT_LOG === undefined || env.AUDIT_LOG === '' || env.AUDIT_LOG === 'stdout';
+  if (!auditLog && env.AUDIT_LOG !== 'off') problems.push(`AUDIT_LOG must be "stdout" or "off", got ${JSON.stringify(String(env.AUDIT_LOG).slice(0, 20))}`);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     production,
@@ -112,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     webOtpHost: env.WEBOTP_HOST || undefined,
     numbers,
     rateLimitPerIpPerMin,
+    auditLog,
     generated,
   };
 }

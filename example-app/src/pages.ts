@@ -19,7 +19,8 @@ function layout(title: string, body: string, script = ''): string {
   button.link { background: none; color: #1a5fb4; padding: 0; text-decoration: underline; }
   .error { color: #a51d2d; font-weight: 600; }
   .note { color: #555; font-size: .9rem; }
-  table { border-collapse: collapse; width: 100%; } td, th { border-bottom: 1px solid #ddd; padding: .25rem; text-align: left; }
+  table { border-collapse: collapse; width: 100%; } td, th { border-bottom: 1px solid #ddd; padding: .25rem; text-align: left; vertical-align: top; }
+  pre { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; font-size: .9rem; }
 </style>
 </head>
 <body>
@@ -33,7 +34,7 @@ ${script}
 }
 
 function errorBox(error: string | undefined): string {
-  return `<p id="form-error" class="error" role="alert" aria-live="assertive">${error ? escapeHtml(error) : ''}</p>`;
+  return error ? `<p id="form-error" class="error" role="alert">${escapeHtml(error)}</p>` : '';
 }
 
 export function loginPage(csrfToken: string, error?: string, username = ''): string {

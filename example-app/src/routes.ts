@@ -42,6 +42,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   const protect = csrf.csrfSynchronisedProtection;
 
   app.get('/', (req, res) => res.redirect(req.isAuthenticated() ? '/account' : '/login'));
+  app.get('/favicon.ico', (_req, res) => res.status(204).end());
 
   app.get('/login', (req, res) => {
     if (wantsJson(req)) return res.json({ status: req.isAuthenticated() ? 'authenticated' : 'anonymous' });

@@ -7,7 +7,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** The example app in this process, configured by environment variables as `npm start` would be. */
 export async function startExampleApp(env: Record<string, string> = {}): Promise<ExampleApp> {
-  return createExampleApp(loadConfig({ RATE_LIMIT_PER_IP_PER_MIN: '0', ...env }));
+  return createExampleApp(loadConfig({ RATE_LIMIT_PER_IP_PER_MIN: '0', AUDIT_LOG: 'off', ...env }));
 }
 
 /**
