@@ -283,6 +283,10 @@ export class OtpChallenges {
     }
     this.events.emit('challenge.issued', { userId, phone, challengeId, kind, sends: ref.sends ?? 0 });
     const secret = this.sealer.open(userId, result.sealedSecret);
+    if (this.sealer.isStale(result.sealedSecret)) {
+      // Sealed under an older key: re-seal under the current one so the old key can be retired.
+      await this.store.reseal({ userId, expected: result.sealedSecret, replacement: this.sealer.seal(userId, secret) });
+    }
     const code = hotpCode(secret, result.counter, this.numbers.digits);
     secret.fill(0);
     try {

@@ -94,6 +94,11 @@ export class SecretSealer {
     return [VERSION, this.currentId, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
   }
 
+  /** True when a sealed secret was sealed with a key other than the current one (it should be re-sealed). */
+  isStale(sealed: string): boolean {
+    return typeof sealed === 'string' && sealed.split('.')[1] !== this.currentId;
+  }
+
   /** Opens a sealed secret, or throws `SECRET_UNREADABLE` (unknown key id, tampering, another user's secret). */
   open(userId: string, sealed: string): Buffer {
     const parts = typeof sealed === 'string' ? sealed.split('.') : [];

@@ -28,6 +28,11 @@ export interface OtpStore {
   reservePhoneSend(input: PhoneSendInput): Promise<BudgetResult>;
   /** Gives a reserved phone send back (the send did not happen). */
   releasePhoneSend(input: { phoneKey: string; sendId: string }): Promise<void>;
+  /**
+   * Replaces the user's sealed secret with the same secret sealed under the current key, if it is
+   * still `expected` (key rotation: old keys can be dropped once every secret is re-sealed).
+   */
+  reseal(input: { userId: string; expected: string; replacement: string }): Promise<boolean>;
   /** Deletes everything kept for a user: secret, counter, challenge, code, failures, sends. */
   deleteUser(userId: string): Promise<void>;
   /** Resolves when the store answers. */

@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { SmsOtpError } from '../src/errors.js';
+import { OtpChallenges } from '../src/challenge.js';
 import { parseEncryptionKey, SecretSealer } from '../src/secrets.js';
+import { OutboxSender } from '../src/senders/outbox.js';
+import { MemoryOtpStore } from '../src/stores/memory.js';
 
 describe('Secrets: AES-256-GCM sealing with key ids', () => {
   const secret = randomBytes(20);
@@ -62,5 +65,23 @@ describe('Secrets: AES-256-GCM sealing with key ids', () => {
     expect(() => new SecretSealer([{ id: 'a', key }, { id: 'a', key }])).to.throw(SmsOtpError, /unique/);
     expect(() => new SecretSealer([{ id: 'a.b', key }])).to.throw(SmsOtpError, /id/);
     expect(() => new SecretSealer([])).to.throw(SmsOtpError, /at least one/);
+  });
+});
+
+describe('Secrets: key rotation re-seals on the next code', () => {
+  it('a secret sealed under an old key is re-sealed under the new one, and the old key can then go', async () => {
+    const store = new MemoryOtpStore();
+    const sender = new OutboxSender();
+    const oldKey = randomBytes(32);
+    const newKey = randomBytes(32);
+    const before = new OtpChallenges({ store, sender, encryptionKeys: [{ id: 'old', key: oldKey }] });
+    await before.start({ userId: 'u', phoneNumber: '+4512345678' });
+    const during = new OtpChallenges({ store, sender, encryptionKeys: [{ id: 'new', key: newKey }, { id: 'old', key: oldKey }], resendCooldownSeconds: 0 });
+    await during.start({ userId: 'u', phoneNumber: '+4512345678' });
+    const after = new OtpChallenges({ store, sender, encryptionKeys: [{ id: 'new', key: newKey }] });
+    const { challengeId } = await after.start({ userId: 'u', phoneNumber: '+4512345678' });
+    const code = /\d{6}/.exec(sender.lastTo('+4512345678')?.text ?? '')?.[0];
+    expect((await after.verify({ userId: 'u', challengeId, code })).ok).to.equal(true);
+    store.close();
   });
 });

@@ -172,6 +172,13 @@ export class MemoryOtpStore implements OtpStore {
     this.unspend(this.phoneSends, input.phoneKey, input.sendId);
   }
 
+  async reseal(input: { userId: string; expected: string; replacement: string }): Promise<boolean> {
+    const hotp = this.hotp.get(input.userId);
+    if (hotp === undefined || hotp.sealedSecret !== input.expected) return false;
+    hotp.sealedSecret = input.replacement;
+    return true;
+  }
+
   async deleteUser(userId: string): Promise<void> {
     this.hotp.delete(userId);
     this.failures.delete(userId);

@@ -164,6 +164,13 @@ return 0
 // KEYS: the phone number's sends. ARGV: send id.
 const RELEASE_PHONE_SEND = `return redis.call('ZREM', KEYS[1], ARGV[1])`;
 
+// KEYS: hotp. ARGV: expected sealed secret, replacement. Compare-and-set, so a concurrent change wins.
+const RESEAL = `
+if redis.call('HGET', KEYS[1], 'sealed') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'sealed', ARGV[2])
+return 1
+`;
+
 // KEYS: all of a user's keys. The secret and its counter share one key, so they die together.
 const DELETE_USER = `return redis.call('DEL', unpack(KEYS))`;
 
@@ -179,6 +186,7 @@ const SCRIPTS = {
   cancelSend: script(CANCEL_SEND),
   reservePhoneSend: script(RESERVE_PHONE_SEND),
   releasePhoneSend: script(RELEASE_PHONE_SEND),
+  reseal: script(RESEAL),
   deleteUser: script(DELETE_USER),
   ping: script(PING),
 } as const;
@@ -286,6 +294,10 @@ export class RedisOtpStore implements OtpStore {
 
   async releasePhoneSend(input: { phoneKey: string; sendId: string }): Promise<void> {
     await this.run(SCRIPTS.releasePhoneSend, [this.phoneKeyOf(input.phoneKey)], [input.sendId]);
+  }
+
+  async reseal(input: { userId: string; expected: string; replacement: string }): Promise<boolean> {
+    return int(await this.run(SCRIPTS.reseal, [this.keysOf(input.userId).hotp], [input.expected, input.replacement])) === 1;
   }
 
   async deleteUser(userId: string): Promise<void> {

@@ -234,6 +234,13 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await store.reservePhoneSend({ phoneKey, sendId: 'd', budget })).to.deep.equal({ ok: true });
     });
 
+    it('reseal replaces the sealed secret only if it is still the expected one', async () => {
+      await issue('c1');
+      expect(await store.reseal({ userId: user, expected: 'stale', replacement: 'x' })).to.equal(false);
+      expect(await store.reseal({ userId: user, expected: 'sealed-1', replacement: 'sealed-2' })).to.equal(true);
+      expect(await issue('c2')).to.deep.include({ sealedSecret: 'sealed-2' });
+    });
+
     it('answers ping', async () => {
       await store.ping();
     });
