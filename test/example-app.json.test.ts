@@ -105,6 +105,25 @@ describe('Example app, in-memory mode: the JSON contract', () => {
     expect((await agent.get('/account').set(JSON_ACCEPT)).status).to.equal(401);
   });
 
+  it('API clients that send no Accept header and no body (curl, scripts) get JSON and need no CSRF token', async () => {
+    await login();
+    const resend = await agent.post('/login/otp/resend');
+    expect(resend.status).to.equal(200);
+    expect(resend.headers['content-type']).to.match(/json/);
+    expect(resend.body).to.deep.equal({ status: 'otp_sent' });
+    const code = await agent.post('/login/otp').send({ code: newestCode(await outbox()) });
+    expect(code.body).to.deep.equal({ status: 'authenticated' });
+    expect((await agent.get('/account')).body).to.deep.equal({ username: 'alice' });
+    const out = await agent.post('/logout');
+    expect([out.status, out.body]).to.deep.equal([200, { status: 'logged_out' }]);
+  });
+
+  it('a form-encoded post without a CSRF token is refused even with Accept: application/json', async () => {
+    const res = await request(handle.app).post('/login').set(JSON_ACCEPT).type('form').send({ username: 'alice', password: 'alice-password' });
+    expect(res.status).to.equal(403);
+    expect(await outbox()).to.have.length(0);
+  });
+
   it('GET /healthz: 200', async () => {
     const res = await request(handle.app).get('/healthz');
     expect(res.status).to.equal(200);

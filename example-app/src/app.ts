@@ -18,10 +18,12 @@ export interface ExampleApp {
 
 const MAX_FIELD_LENGTH = 256;
 
-/** JSON for API clients (a JSON body, or `Accept` preferring JSON); HTML and redirects for browsers. */
+/**
+ * HTML and redirects for browsers (whose `Accept` prefers text/html); JSON and a status code for
+ * everyone else: `Accept: application/json`, any type, or no `Accept` at all (curl, scripts, tests).
+ */
 export function wantsJson(req: Request): boolean {
-  if (req.is('application/json')) return req.accepts(['json', 'html']) !== 'html';
-  return req.accepts(['html', 'json']) === 'json';
+  return req.accepts(['json', 'html']) === 'json';
 }
 
 /** Builds the whole example app from a checked config. */
@@ -60,9 +62,11 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
       const fromBody = body !== null && typeof body === 'object' ? body['_csrf'] : undefined;
       return typeof fromBody === 'string' ? fromBody : req.get('x-csrf-token');
     },
-    // A cross-site form can only send form types, and this app allows no cross-origin requests, so a
-    // JSON body (or a bodiless API call asking for JSON) cannot come from another site's form.
-    skipCsrfProtection: (req) => req.is('application/json') === 'application/json' || (!req.get('content-type') && wantsJson(req)),
+    // A cross-site form always sends a form type (urlencoded, multipart or text/plain), and this app
+    // allows no cross-origin requests, so a JSON body cannot come from another site. A request with
+    // no body type at all is no form either; cross-site scripts cannot send it with the SameSite=Lax
+    // session cookie.
+    skipCsrfProtection: (req) => req.is('application/json') === 'application/json' || !req.get('content-type'),
   });
 
   const app = express();
