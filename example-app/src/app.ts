@@ -8,6 +8,7 @@ import type { AppConfig } from './config.js';
 import { createInfrastructure, type Infrastructure } from './infra.js';
 import { messagePage } from './pages.js';
 import { mountRoutes } from './routes.js';
+import { mountBenchRoutes } from './bench-routes.js';
 import { UserDirectory, type User } from './users.js';
 
 export interface ExampleApp {
@@ -29,7 +30,7 @@ export function wantsJson(req: Request): boolean {
 /** Builds the whole example app from a checked config. */
 export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
   const infra = await createInfrastructure(config);
-  const users = await UserDirectory.demo();
+  const users = await UserDirectory.demo(config.bench.users);
   const passport = new passportModule.Passport();
 
   const smsOtp = new SmsOtp<User>({
@@ -95,6 +96,7 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
   app.use(passport.session());
 
   mountRoutes(app, { config, infra, passport, smsOtp, csrf });
+  if (config.bench.routes) mountBenchRoutes(app, { passport, smsOtp, users });
 
   app.use((req: Request, res: Response) => {
     if (wantsJson(req) || req.method !== 'GET') res.status(404).json({ error: 'not_found' });

@@ -7,6 +7,8 @@ export interface AppConfig {
   host: string;
   port: number;
   redisUrl: string | undefined;
+  /** REDIS_CLUSTER_NODES: seed nodes of a Redis Cluster, as `redis://host:port` URLs; exclusive with `redisUrl`. */
+  redisClusterNodes: string[] | undefined;
   sessionSecret: string;
   encryptionKey: Buffer;
   gatewayApi: { baseUrl: string; token: string } | { baseUrl: string; key: string; secret: string } | undefined;
@@ -18,6 +20,12 @@ export interface AppConfig {
   auditLog: boolean;
   /** What was made up because it was missing (dev only), for the start-up warning. */
   generated: string[];
+  /**
+   * For `npm run bench` only, refused in production. BENCH_USERS: that many extra users
+   * `user<i>`; BENCH_ROUTES=1: the `/bench/*` routes (session-only baselines, a start step
+   * without the password check). See example-app/src/bench-routes.ts and bench/README.md.
+   */
+  bench: { users: number; routes: boolean };
 }
 
 /** A configuration the app refuses to start with; the message lists every problem. */
@@ -55,6 +63,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const host = env.HOST || '127.0.0.1';
   const redisUrl = env.REDIS_URL || undefined;
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must start with redis:// or rediss://');
+  const redisClusterNodes = clusterNodes(env.REDIS_CLUSTER_NODES, problems);
+  if (redisUrl !== undefined && redisClusterNodes !== undefined) {
+    problems.push('set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both');
+  }
 
   let sessionSecret = env.SESSION_SECRET || '';
   if (sessionSecret === '') {
@@ -85,7 +97,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     else gatewayApi = { baseUrl, key: env.GATEWAYAPI_KEY, secret: env.GATEWAYAPI_SECRET };
   }
   if (production && gatewayApi === undefined) problems.push('a real SMS sender is required when NODE_ENV=production: set GATEWAYAPI_TOKEN, or GATEWAYAPI_KEY and GATEWAYAPI_SECRET');
-  if (production && redisUrl === undefined) problems.push('REDIS_URL is required when NODE_ENV=production (in-memory sessions and codes do not survive a restart or a second instance)');
+  if (production && redisUrl === undefined && redisClusterNodes === undefined) {
+    problems.push('REDIS_URL (or REDIS_CLUSTER_NODES) is required when NODE_ENV=production (in-memory sessions and codes do not survive a restart or a second instance)');
+  }
 
   const numbers: Partial<ChallengeNumbers> = {};
   for (const [name, option] of NUMBER_VARS) {
@@ -101,6 +115,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     numbers.maxSendsPerPhoneNumber = sendsPerWindow;
   }
 
+  const bench = { users: wholeNumber(env, 'BENCH_USERS', 0, 1_000_000, problems) ?? 0, routes: env.BENCH_ROUTES === '1' };
+  if (env.BENCH_ROUTES !== undefined && env.BENCH_ROUTES !== '' && env.BENCH_ROUTES !== '1' && env.BENCH_ROUTES !== '0') problems.push('BENCH_ROUTES must be "1" or "0"');
+  if (production && (bench.users > 0 || bench.routes)) problems.push('BENCH_USERS and BENCH_ROUTES are for the benchmark only and are refused when NODE_ENV=production');
+
   const auditLog = env.AUDIT_LOG === undefined || env.AUDIT_LOG === '' || env.AUDIT_LOG === 'stdout';
   if (!auditLog && env.AUDIT_LOG !== 'off') problems.push(`AUDIT_LOG must be "stdout" or "off", got ${JSON.stringify(String(env.AUDIT_LOG).slice(0, 20))}`);
 
@@ -110,6 +128,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     host,
     port,
     redisUrl,
+    redisClusterNodes,
     sessionSecret,
     encryptionKey,
     gatewayApi,
@@ -119,5 +138,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     rateLimitPerIpPerMin,
     auditLog,
     generated,
+    bench,
   };
+}
+
+/**
+ * REDIS_CLUSTER_NODES: a comma-separated list of seed nodes, `host:port` (IPv6 as `[::1]:7000`) or a
+ * full `redis://` / `rediss://` URL when the nodes need a password or TLS. The client discovers the
+ * rest of the cluster from them; give more than one, so the app can start while one is down.
+ */
+function clusterNodes(raw: string | undefined, problems: string[]): string[] | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const nodes: string[] = [];
+  for (const entry of raw.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+    const url = /^rediss?:\/\//.test(entry) ? entry : `redis://${entry}`;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    const port = Number(parsed?.port);
+    if (parsed === undefined || parsed.hostname === '' || !Number.isInteger(port) || port < 1 || port > 65535 || (parsed.pathname !== '' && parsed.pathname !== '/')) {
+      // The entry may hold a password: name its position, not its text.
+      problems.push(`REDIS_CLUSTER_NODES entry ${nodes.length + 1} is not host:port (e.g. 10.0.0.1:7000,10.0.0.2:7000)`);
+      return undefined;
+    }
+    nodes.push(url);
+  }
+  return nodes.length > 0 ? nodes : undefined;
 }

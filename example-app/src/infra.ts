@@ -1,16 +1,32 @@
 import { RedisStore } from 'connect-redis';
 import session from 'express-session';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { GatewayApiSender, MemoryOtpStore, OutboxSender, RedisOtpStore, type OtpStore, type SmsSender } from 'passport-sms-otp';
 import type { AppConfig } from './config.js';
 
 export type RedisClient = ReturnType<typeof createClient>;
+export type RedisClusterClient = ReturnType<typeof createCluster>;
+
+/**
+ * The app's Redis: one node (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES). Sessions
+ * (connect-redis), codes (RedisOtpStore) and the per-IP limiter (rate-limiter-flexible) all take
+ * either node-redis client as it is: each of their commands and scripts names keys of one slot.
+ */
+export interface RedisConnection {
+  readonly topology: 'single' | 'cluster';
+  readonly client: RedisClient | RedisClusterClient;
+  /** True while commands can be sent: the client (or, on a cluster, every primary's client) is connected. */
+  readonly isReady: boolean;
+  /** Resolves when Redis (every primary of a cluster) answers PING. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
 
 /** The stores and the sender the config asks for: Redis or memory, GatewayAPI or the dev outbox. */
 export interface Infrastructure {
-  redis: RedisClient | undefined;
+  redis: RedisConnection | undefined;
   sessionStore: session.Store;
   otpStore: OtpStore;
   sender: SmsSender;
@@ -20,36 +36,73 @@ export interface Infrastructure {
   close(): Promise<void>;
 }
 
-/** Connects to Redis, failing with a clear message instead of hanging when it does not answer. */
-async function connectRedis(url: string, timeoutMs = 5000): Promise<RedisClient> {
-  // No offline queue: while Redis is away every command fails at once (503) instead of hanging a login.
-  const client = createClient({ url, disableOfflineQueue: true, socket: { connectTimeout: 2000, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) } });
+// No offline queue: while Redis is away every command fails at once (503) instead of hanging a login.
+const CLIENT_DEFAULTS = {
+  disableOfflineQueue: true,
+  socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2000) },
+};
+
+function logErrors(emitter: { on(event: string, listener: (err: unknown) => void): unknown }, events: string[]): void {
   let lastError = '';
-  client.on('error', (err: unknown) => {
+  const log = (err: unknown): void => {
     const text = err instanceof Error ? err.message : String(err);
     if (text !== lastError) console.error(`redis: ${text}`);
     lastError = text;
-  });
+  };
+  for (const event of events) emitter.on(event, log);
+}
+
+/** Runs `connect`, failing with a clear message instead of hanging when Redis does not answer. */
+async function connectWithin(connect: () => Promise<unknown>, destroy: () => void, what: string, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      client.connect(),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`Redis (REDIS_URL) did not answer within ${timeoutMs / 1000} s`)), timeoutMs); }),
+      connect(),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not answer within ${timeoutMs / 1000} s`)), timeoutMs); }),
     ]);
   } catch (err) {
-    client.destroy();
+    destroy();
     throw err;
   } finally {
     clearTimeout(timer);
   }
-  return client;
+}
+
+async function connectRedis(url: string, timeoutMs = 5000): Promise<RedisConnection> {
+  const client = createClient({ url, ...CLIENT_DEFAULTS });
+  logErrors(client, ['error']);
+  await connectWithin(() => client.connect(), () => client.destroy(), 'Redis (REDIS_URL)', timeoutMs);
+  return {
+    topology: 'single',
+    client,
+    get isReady() { return client.isReady; },
+    async ping() { await client.ping(); },
+    async close() { if (client.isOpen) await client.close().catch(() => client.destroy()); },
+  };
+}
+
+async function connectCluster(rootNodes: string[], timeoutMs = 5000): Promise<RedisConnection> {
+  const cluster = createCluster({ rootNodes: rootNodes.map((url) => ({ url })), defaults: CLIENT_DEFAULTS });
+  // 'error' is the cluster's own (topology discovery); 'node-error' is one node's connection.
+  logErrors(cluster, ['error', 'node-error']);
+  await connectWithin(() => cluster.connect(), () => cluster.destroy(), 'Redis Cluster (REDIS_CLUSTER_NODES)', timeoutMs);
+  return {
+    topology: 'cluster',
+    client: cluster,
+    get isReady() { return cluster.isOpen && cluster.masters.every((master) => master.client?.isReady === true); },
+    async ping() { await Promise.all(cluster.masters.map(async (master) => (await cluster.nodeClient(master)).ping())); },
+    async close() { if (cluster.isOpen) await cluster.close().catch(() => cluster.destroy()); },
+  };
 }
 
 export async function createInfrastructure(config: AppConfig): Promise<Infrastructure> {
-  const redis = config.redisUrl === undefined ? undefined : await connectRedis(config.redisUrl);
+  const redis = config.redisUrl !== undefined ? await connectRedis(config.redisUrl)
+    : config.redisClusterNodes !== undefined ? await connectCluster(config.redisClusterNodes)
+    : undefined;
   const memoryStore = redis === undefined ? new MemoryOtpStore() : undefined;
-  const otpStore: OtpStore = redis !== undefined ? new RedisOtpStore(redis) : (memoryStore as MemoryOtpStore);
-  const sessionStore: session.Store = redis !== undefined ? new RedisStore({ client: redis, prefix: 'example-app:sess:' }) : new session.MemoryStore();
+  const otpStore: OtpStore = redis !== undefined ? new RedisOtpStore(redis.client) : (memoryStore as MemoryOtpStore);
+  // connect-redis 9 takes a cluster client too: a session is one key (GET, SET EX, EXPIRE, DEL).
+  const sessionStore: session.Store = redis !== undefined ? new RedisStore({ client: redis.client, prefix: 'example-app:sess:' }) : new session.MemoryStore();
 
   let sender: SmsSender;
   let outbox: OutboxSender | undefined;
@@ -59,7 +112,8 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
     sender = new GatewayApiSender({ ...config.gatewayApi, sender: config.smsSender, ...message });
     senderKind = 'token' in config.gatewayApi ? 'gatewayapi (token)' : 'gatewayapi (oauth 1.0a)';
   } else {
-    outbox = new OutboxSender(message);
+    // The benchmark reads the codes of thousands of logins from the outbox in one go.
+    outbox = new OutboxSender({ ...message, ...(config.bench.users > 0 ? { maxMessages: 100_000 } : {}) });
     sender = outbox;
     senderKind = 'dev outbox';
   }
@@ -74,7 +128,7 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
     senderKind,
     async close() {
       memoryStore?.close();
-      if (redis?.isOpen) await redis.close().catch(() => redis.destroy());
+      await redis?.close();
     },
   };
 }
@@ -84,11 +138,12 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
  * used, so all instances share it). Over it: 429 with `Retry-After`. If the
  * limiter's store fails, the request is refused (503): login routes fail closed.
  */
-export function perIpLimit(redis: RedisClient | undefined, perMinute: number, name: string): RequestHandler {
+export function perIpLimit(redis: RedisConnection | undefined, perMinute: number, name: string): RequestHandler {
   if (perMinute === 0) return (_req, _res, next) => next();
   const options = { keyPrefix: `example-app:rl:${name}`, points: perMinute, duration: 60 };
+  // With useRedisPackage, consume() is one EVAL on one key: it runs on a cluster client as well.
   const limiter: RateLimiterAbstract = redis !== undefined
-    ? new RateLimiterRedis({ ...options, storeClient: redis, useRedisPackage: true })
+    ? new RateLimiterRedis({ ...options, storeClient: redis.client, useRedisPackage: true })
     : new RateLimiterMemory(options);
   return (req: Request, res: Response, next: NextFunction) => {
     limiter.consume(req.ip ?? 'unknown').then(

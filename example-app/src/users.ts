@@ -18,6 +18,9 @@ function scrypt(password: BinaryLike, salt: BinaryLike): Promise<Buffer> {
   });
 }
 
+/** The password of every BENCH_USERS user. */
+export const BENCH_PASSWORD = 'bench-password';
+
 const DEMO = [
   { id: '1', username: 'alice', password: 'alice-password', phone: '+4512345678' },
   { id: '2', username: 'bob', password: 'bob-password', phone: '+4587654321' },
@@ -30,15 +33,36 @@ export class UserDirectory {
   // Checked when the name is unknown, so an unknown user costs the same scrypt as a wrong password.
   private readonly decoy = { salt: randomBytes(16), hash: randomBytes(KEY_LENGTH) };
 
-  static async demo(): Promise<UserDirectory> {
+  /**
+   * The demo users; with `benchUsers` (BENCH_USERS, for `npm run bench` only) that many more:
+   * `user<i>` / `bench-password` / `+452xxxxxxx` (i padded to seven digits, a valid DK number).
+   * They share one salt and hash, because hashing thousands of passwords at start would take
+   * minutes; a password check still costs them the full scrypt. Real users each get their own salt.
+   */
+  static async demo(benchUsers = 0): Promise<UserDirectory> {
     const directory = new UserDirectory();
     for (const { password, ...rest } of DEMO) {
       const salt = randomBytes(16);
-      const user: User = { ...rest, salt, hash: await scrypt(password, salt) };
-      directory.byName.set(user.username, user);
-      directory.byId.set(user.id, user);
+      directory.add({ ...rest, salt, hash: await scrypt(password, salt) });
+    }
+    if (benchUsers > 0) {
+      const salt = randomBytes(16);
+      const hash = await scrypt(BENCH_PASSWORD, salt);
+      for (let i = 1; i <= benchUsers; i++) {
+        directory.add({ id: `u${i}`, username: `user${i}`, phone: `+452${String(i).padStart(7, '0')}`, salt, hash });
+      }
     }
     return directory;
+  }
+
+  private add(user: User): void {
+    this.byName.set(user.username, user);
+    this.byId.set(user.id, user);
+  }
+
+  /** The user with this name, without a password check (the benchmark's start step without scrypt). */
+  findByName(username: string): User | undefined {
+    return this.byName.get(username);
   }
 
   findById(id: string): User | undefined {
