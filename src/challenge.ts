@@ -126,7 +126,7 @@ export class OtpChallenges {
     const challengeId = randomBytes(16).toString('base64url');
     const startedAtMs = Date.now();
     const n = this.numbers;
-    const result = await this.withPhoneBudget({ userId, phoneNumber, kind: 'start' }, (sendId) => this.store.issue({
+    const result = await this.withPhoneBudget({ userId, challengeId, phoneNumber, kind: 'start' }, (sendId) => this.store.issue({
       userId,
       challengeId,
       sendId,
@@ -150,7 +150,7 @@ export class OtpChallenges {
     const { userId, phoneNumber } = await this.checkSend(recipient, 'resend');
     const { challengeId } = recipient;
     const n = this.numbers;
-    const result = await this.withPhoneBudget({ userId, phoneNumber, kind: 'resend' }, (sendId) => this.store.resend({
+    const result = await this.withPhoneBudget({ userId, challengeId, phoneNumber, kind: 'resend' }, (sendId) => this.store.resend({
       userId,
       challengeId,
       sendId,
@@ -235,29 +235,26 @@ export class OtpChallenges {
   }
 
   /**
-   * Takes one send from the phone number's budget, then runs the user's step (which checks the
-   * user's lock and budget atomically); gives the phone send back if the step issued nothing.
+   * Runs the user's step first (it checks the user's lock, cooldown, sends and budget atomically),
+   * then takes one send from the phone number's budget; if that is spent, the user's step is given
+   * back and the send refused. In this order a request refused for the user's own reasons never
+   * holds a slot of the number's budget, not even for a moment.
    */
   private async withPhoneBudget<R extends IssueResult | ResendResult>(
-    ref: { userId: string; phoneNumber: string; kind: 'start' | 'resend' },
+    ref: { userId: string; challengeId: string; phoneNumber: string; kind: 'start' | 'resend' },
     step: (sendId: string) => Promise<R>,
   ): Promise<{ sendId: string; phoneKey: string; result: R }> {
     const sendId = randomBytes(12).toString('base64url');
     const phoneKey = this.sealer.phoneKey(ref.phoneNumber);
-    const phone = redactPhoneNumber(ref.phoneNumber);
+    const result = await step(sendId);
+    if (result.status !== 'issued') return { sendId, phoneKey, result };
     const reserved = await this.store.reservePhoneSend({ phoneKey, sendId, budget: this.phoneBudget });
     if (!reserved.ok) {
-      this.events.emit('send.throttled', { userId: ref.userId, phone, kind: ref.kind, reason: 'phone_budget', retryAfterSeconds: seconds(reserved.retryAfterMs) });
-      throw new SmsOtpError('SEND_THROTTLED', undefined, { retryAfterSeconds: seconds(reserved.retryAfterMs) });
+      await this.store.cancelSend({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId });
+      const retryAfterSeconds = seconds(reserved.retryAfterMs);
+      this.events.emit('send.throttled', { userId: ref.userId, phone: redactPhoneNumber(ref.phoneNumber), kind: ref.kind, reason: 'phone_budget', retryAfterSeconds });
+      throw new SmsOtpError('SEND_THROTTLED', undefined, { retryAfterSeconds });
     }
-    let result: R;
-    try {
-      result = await step(sendId);
-    } catch (err) {
-      await this.store.releasePhoneSend({ phoneKey, sendId }).catch(() => undefined);
-      throw err;
-    }
-    if (result.status !== 'issued') await this.store.releasePhoneSend({ phoneKey, sendId }).catch(() => undefined);
     return { sendId, phoneKey, result };
   }
 

@@ -3,7 +3,8 @@ import type { NextFunction, Request, Response } from 'express';
 import { requireAuthenticated, requirePendingLogin } from '../src/guards.js';
 import { SmsOtpError } from '../src/errors.js';
 
-const live = { userId: 'u1', challengeId: 'c1', startedAtMs: 0, expiresAtMs: Date.now() + 60_000 };
+// Far in the future: mocha loads every file before it runs any test, so a module-level 'now' goes stale.
+const live = { userId: 'u1', challengeId: 'c1', startedAtMs: 0, expiresAtMs: Date.now() + 24 * 3600_000 };
 
 /** Runs a guard on a request-shaped object; resolves 'next' or the refusal's code. */
 function run(guard: ReturnType<typeof requireAuthenticated>, req: Record<string, unknown>): string {

@@ -8,7 +8,8 @@ import { SmsOtpStrategy } from '../src/strategy.js';
 import { TEST_KEY } from './helpers/app.js';
 import { fakeRequest, runStrategy } from './helpers/run-strategy.js';
 
-const session = { smsOtp: { userId: 'u1', challengeId: 'c1', startedAtMs: Date.now(), expiresAtMs: Date.now() + 60_000 } };
+// Far in the future: mocha loads every file before it runs any test, so a module-level 'now' goes stale.
+const session = { smsOtp: { userId: 'u1', challengeId: 'c1', startedAtMs: Date.now(), expiresAtMs: Date.now() + 24 * 3600_000 } };
 
 describe('SmsOtpStrategy: error', () => {
   it('a store that throws: error(STORE_UNAVAILABLE), never success', async () => {

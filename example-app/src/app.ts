@@ -104,9 +104,11 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const { status, body, headers } = describeError(err, infra);
-    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (status >= 500) console.error(`error: ${req.method} ${req.path} -> ${status} ${body.error}${err instanceof Error ? ` (${err.name}: ${err.message})` : ''}`);
+    // Answered already (e.g. express-session failing to save after a 503 during an outage): touching
+    // the headers now would throw and Express would reset the connection instead.
     if (res.headersSent) return;
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (wantsJson(req) || req.method !== 'GET' && req.is('application/json')) res.status(status).json(body);
     else res.status(status).send(messagePage(status === 429 ? 'Please wait' : 'Something went wrong', body.message));
   });
