@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from '../test/helpers/process.js';
 
 // USER_HZ: 100 on every Linux that Node supports.
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -58,11 +59,6 @@ export class AppProcess {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child === undefined || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-    });
+    await stopChild(child);
   }
 }

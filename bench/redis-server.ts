@@ -1,20 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { createClient } from 'redis';
+import { freePort, stopChild } from '../test/helpers/process.js';
 
 type Client = ReturnType<typeof createClient>;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Calls per command (`INFO commandstats`), commands run inside scripts included. */
 export type CommandCounts = Record<string, number>;
@@ -120,12 +110,7 @@ export class BenchRedis {
 
   async stop(): Promise<void> {
     this.client.destroy();
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.kill('SIGTERM');
-      setTimeout(() => this.child.kill('SIGKILL'), 3000).unref();
-    });
+    await stopChild(this.child);
   }
 }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createClient, createCluster } from 'redis';
-import { freePort } from './redis.js';
+import { freePort, stopChild } from './process.js';
 
 export type TestClusterClient = ReturnType<typeof createCluster>;
 
@@ -109,11 +109,7 @@ export class LocalRedisCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.processes.map((child) => new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    })));
+    await Promise.all(this.processes.map((child) => stopChild(child, 'SIGKILL')));
     this.processes.length = 0;
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createExampleApp, type ExampleApp } from '../../example-app/src/app.js';
 import { loadConfig } from '../../example-app/src/config.js';
+import { stopChild } from './process.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -76,11 +77,6 @@ export class AppProcess {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child === undefined || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
-    });
+    await stopChild(child);
   }
 }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { createClient } from 'redis';
+import { freePort, stopChild } from './process.js';
 
 /** The Redis the suite runs against; `npm test` makes sure it answers. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -20,17 +21,7 @@ export function uniquePrefix(name: string): string {
   return `test-${name}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './process.js';
 
 function pings(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -70,10 +61,6 @@ export class ThrowawayRedis {
   async stop(): Promise<void> {
     const child = this.process;
     this.process = undefined;
-    if (child === undefined || child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGKILL');
-    });
+    await stopChild(child, 'SIGKILL');
   }
 }
