@@ -48,6 +48,7 @@ export class SmsOtpEventEmitter {
   }
 
   emit<K extends SmsOtpEventName>(name: K, event: SmsOtpEvents[K]): void {
+    if (this.emitter.listenerCount(name) === 0) return;
     const payload = { type: name, at: new Date().toISOString(), ...event };
     for (const listener of this.emitter.listeners(name)) {
       try {
