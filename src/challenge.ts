@@ -279,27 +279,32 @@ export class OtpChallenges {
       case 'issued': break;
     }
     this.events.emit('challenge.issued', { userId, phone, challengeId, kind, sends: ref.sends ?? 0 });
-    const secret = this.sealer.open(userId, result.sealedSecret);
-    if (this.sealer.isStale(result.sealedSecret)) {
-      // Sealed under an older key: re-seal under the current one so the old key can be retired.
-      await this.store.reseal({ userId, expected: result.sealedSecret, replacement: this.sealer.seal(userId, secret) });
-    }
-    const code = hotpCode(secret, result.counter, this.numbers.digits);
-    secret.fill(0);
+    let handedToSender = false;
     try {
+      const secret = this.sealer.open(userId, result.sealedSecret);
+      if (this.sealer.isStale(result.sealedSecret)) {
+        // Sealed under an older key: re-seal under the current one so the old key can be retired.
+        await this.store.reseal({ userId, expected: result.sealedSecret, replacement: this.sealer.seal(userId, secret) });
+      }
+      const code = hotpCode(secret, result.counter, this.numbers.digits);
+      secret.fill(0);
+      handedToSender = true;
       await this.sender.send({ to: ref.phoneNumber, code, ttlSeconds: this.numbers.codeTtlSeconds });
     } catch (err) {
-      // A text that surely did not go out is given back (the code withdrawn, the sends, budgets and
-      // cooldown returned) so the user can simply try again. One that may have gone out stays counted
-      // and its code stays live: refunding it would make every resend free while the provider is slow.
-      const counted = err instanceof SmsSendError && err.mayHaveBeenSent;
-      if (!counted) {
+      // Only a text that surely did not go out is given back (the code withdrawn, the sends, budgets
+      // and cooldown returned) so the user can simply try again: a failure before the sender was
+      // called, a sender's own refusal of its input, or an SmsSendError that says it was not sent.
+      // Anything else (a timeout, a plain Error from a custom sender) may have reached the phone and
+      // stays counted with its code live: refunding it would make every send free while it fails.
+      const surelyNotSent = !handedToSender
+        || (err instanceof SmsSendError ? !err.mayHaveBeenSent : err instanceof SmsOtpError && err.code !== 'SEND_FAILED');
+      if (surelyNotSent) {
         await this.store.cancelSend({ userId, challengeId, counter: result.counter, sendId }).catch(() => undefined);
         await this.store.releasePhoneSend({ phoneKey, sendId }).catch(() => undefined);
       }
       const failure = err instanceof SmsOtpError ? err : new SmsOtpError('SEND_FAILED', undefined, { cause: err });
       this.events.emit('sms.failed', {
-        userId, phone, challengeId, kind, reason: failure.code, counted,
+        userId, phone, challengeId, kind, reason: failure.code, counted: !surelyNotSent,
         retryable: failure instanceof SmsSendError ? failure.retryable : false,
         ...(failure instanceof SmsSendError && failure.providerCode !== undefined ? { providerCode: failure.providerCode } : {}),
       });

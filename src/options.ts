@@ -69,7 +69,7 @@ export interface ChallengeNumbers {
    */
   lockSeconds: number;
   /**
-   * How long consecutive failures are remembered after the last one.
+   * How long consecutive failures are remembered once the wait after the last one is over.
    * @default 86400
    */
   failureMemorySeconds: number;

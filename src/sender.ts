@@ -9,10 +9,12 @@ export interface SmsMessage {
 }
 
 /**
- * Sends a one-time code by SMS. Implementations throw on failure (an
- * {@link SmsOtpError} with code `SEND_FAILED`, or a subclass of it) and never
+ * Sends a one-time code by SMS. Implementations throw on failure and never
  * retry once the request may have reached the provider: a duplicate SMS costs
- * money and confuses the user.
+ * money and confuses the user. Throw an {@link SmsSendError} with
+ * `mayHaveBeenSent: false` when the text surely did not go out (a refusal, a
+ * connection that never opened): only then is the send given back to the
+ * user's budgets. Any other error counts as a send that may have happened.
  */
 export interface SmsSender {
   send(message: SmsMessage): Promise<void>;

@@ -53,7 +53,7 @@ export interface FailurePolicy {
   lockAfter: number;
   lockMs: number;
   baseDelayMs: number;
-  /** How long failures are remembered after the last one. */
+  /** How long failures are remembered after the wait that followed the last one (so a lock never ends with a clean slate). */
   memoryMs: number;
 }
 

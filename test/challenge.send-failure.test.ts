@@ -47,11 +47,31 @@ describe('OtpChallenges: when a send fails', () => {
     expect((await challenges.verify({ userId: 'u', challengeId, code: sender.codes.at(-1) })).ok).to.equal(true);
   });
 
-  it('a sender that throws something else: SEND_FAILED, and the send is given back', async () => {
+  it('a sender that throws a plain error: SEND_FAILED, and the send stays counted (it may have gone out)', async () => {
     const sender = new FlakySender();
-    sender.failWith = new Error('socket hang up before connect');
-    const challenges = make(sender);
-    const err = await challenges.start({ userId: 'u', phoneNumber: '+4512345678' }).catch((e: unknown) => e);
-    expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'SEND_FAILED');
+    sender.failWith = new Error('ETIMEDOUT after the provider took it');
+    const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0, maxSendsPerUser: 2 });
+    const codes: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const err = await challenges.start({ userId: 'u', phoneNumber: '+4512345678' }).catch((e: unknown) => e);
+      codes.push(err instanceof SmsOtpError ? err.code : 'sent');
+    }
+    expect(codes).to.deep.equal(['SEND_FAILED', 'SEND_FAILED', 'SEND_THROTTLED', 'SEND_THROTTLED']);
+    expect(sender.codes).to.have.length(2);
+  });
+
+  it('a failure before the sender is called (an unreadable secret) gives the send back', async () => {
+    const store = new MemoryOtpStore();
+    const sender = new FlakySender();
+    const options = { store, sender, resendCooldownSeconds: 0, maxSendsPerUser: 2 };
+    const right = new OtpChallenges({ ...options, encryptionKey: 'b'.repeat(64) });
+    const wrongKey = new OtpChallenges({ ...options, encryptionKey: TEST_KEY });
+    await right.start({ userId: 'u', phoneNumber: '+4512345678' });
+    const err = await wrongKey.start({ userId: 'u', phoneNumber: '+4512345678' }).catch((e: unknown) => e);
+    expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'SECRET_UNREADABLE');
+    expect(sender.codes).to.have.length(1);
+    // Had the failed send been charged, the budget of 2 would be spent now.
+    await right.start({ userId: 'u', phoneNumber: '+4512345678' });
+    expect(sender.codes).to.have.length(2);
   });
 });

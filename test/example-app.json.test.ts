@@ -118,6 +118,15 @@ describe('Example app, in-memory mode: the JSON contract', () => {
     expect([out.status, out.body]).to.deep.equal([200, { status: 'logged_out' }]);
   });
 
+  it('a bodiless post that a browser says came from another origin needs the CSRF token (403)', async () => {
+    await login();
+    expect((await agent.post('/login/otp/resend').set('Origin', 'http://127.0.0.1:9999')).status).to.equal(403);
+    expect((await agent.post('/logout').set('Sec-Fetch-Site', 'same-site')).status).to.equal(403);
+    expect((await agent.post('/logout').set('Sec-Fetch-Site', 'cross-site')).status).to.equal(403);
+    expect(await outbox()).to.have.length(1);
+    expect((await agent.post('/login/otp/resend').set('Sec-Fetch-Site', 'same-origin')).status).to.equal(200);
+  });
+
   it('a form-encoded post without a CSRF token is refused even with Accept: application/json', async () => {
     const res = await request(handle.app).post('/login').set(JSON_ACCEPT).type('form').send({ username: 'alice', password: 'alice-password' });
     expect(res.status).to.equal(403);

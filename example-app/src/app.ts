@@ -27,6 +27,19 @@ export function wantsJson(req: Request): boolean {
   return req.accepts(['json', 'html']) === 'json';
 }
 
+/** True when a browser says the request came from another origin (Origin, Sec-Fetch-Site). */
+function fromAnotherOrigin(req: Request): boolean {
+  const site = req.get('sec-fetch-site');
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  const origin = req.get('origin');
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.get('host');
+  } catch {
+    return true;
+  }
+}
+
 /** Builds the whole example app from a checked config. */
 export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
   const infra = await createInfrastructure(config);
@@ -64,10 +77,11 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
       return typeof fromBody === 'string' ? fromBody : req.get('x-csrf-token');
     },
     // A cross-site form always sends a form type (urlencoded, multipart or text/plain), and this app
-    // allows no cross-origin requests, so a JSON body cannot come from another site. A request with
-    // no body type at all is no form either; cross-site scripts cannot send it with the SameSite=Lax
-    // session cookie.
-    skipCsrfProtection: (req) => req.is('application/json') === 'application/json' || !req.get('content-type'),
+    // allows no cross-origin requests, so a JSON body (which needs a CORS preflight) cannot come from
+    // another origin. A bodiless request is no form either, but a page on another origin of the same
+    // site can send one with the SameSite=Lax cookie (fetch, mode no-cors): it skips the token only
+    // when no browser says it came from elsewhere (no foreign Origin, no same-site/cross-site fetch).
+    skipCsrfProtection: (req) => req.is('application/json') === 'application/json' || (!req.get('content-type') && !fromAnotherOrigin(req)),
   });
 
   const app = express();

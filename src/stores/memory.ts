@@ -129,7 +129,7 @@ export class MemoryOtpStore implements OtpStore {
     // Counted as a failure before the comparison; a right code's consume clears it.
     const failures = previous.count + 1;
     const delay = failureDelayMs(failures, input.failures);
-    this.failures.set(input.userId, { count: failures, untilMs: delay > 0 ? now + delay : 0, expiresAtMs: now + Math.max(input.failures.memoryMs, delay) });
+    this.failures.set(input.userId, { count: failures, untilMs: delay > 0 ? now + delay : 0, expiresAtMs: now + delay + input.failures.memoryMs });
     const code = this.codes.get(input.userId);
     if (code === undefined || code.expiresAtMs <= now || code.challengeId !== input.challengeId) {
       return { status: 'expired', attempts: challenge.attempts, failures };

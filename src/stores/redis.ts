@@ -124,7 +124,7 @@ local delay = 0
 if failures >= lock_after then delay = lock_ms
 elseif failures >= backoff_after then delay = math.min(lock_ms, tonumber(ARGV[6]) * 2 ^ (failures - backoff_after)) end
 redis.call('HSET', KEYS[4], 'count', failures, 'until', delay > 0 and (now + delay) or 0)
-redis.call('PEXPIRE', KEYS[4], math.max(tonumber(ARGV[7]), delay))
+redis.call('PEXPIRE', KEYS[4], delay + tonumber(ARGV[7]))
 local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter')
 if code[1] ~= ARGV[1] then return {'expired', attempts, failures} end
 local sealed = redis.call('HGET', KEYS[3], 'sealed')
