@@ -1,0 +1,161 @@
+import { createHash } from 'node:crypto';
+
+// The Lua scripts of RedisOtpStore, one per step, each named for what it decides. Every script
+// touches only keys under one hash tag, so each runs on one Redis Cluster slot.
+
+// Shared Lua: the store's clock, the user lock and the rolling send budget.
+const PRELUDE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function locked_for(failures_key, lock_after)
+  local f = redis.call('HMGET', failures_key, 'count', 'until')
+  local until_ms = tonumber(f[2] or '0')
+  if tonumber(f[1] or '0') >= lock_after and until_ms > now then return until_ms - now end
+  return 0
+end
+local function budget_wait(key, max, window_ms)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_ms)
+  if redis.call('ZCARD', key) < max then return 0 end
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + window_ms - now)
+end
+local function spend(key, send_id, window_ms)
+  redis.call('ZADD', key, now, send_id)
+  redis.call('PEXPIRE', key, window_ms)
+end
+`;
+
+// KEYS: hotp, challenge, code, cooldown, failures, sent.
+// ARGV: challenge id, send id, new sealed secret, pending ttl ms, code ttl ms, cooldown ms, lock after, budget max, budget window ms.
+const ISSUE = `${PRELUDE}
+local lock = locked_for(KEYS[5], tonumber(ARGV[7]))
+if lock > 0 then return {'locked', lock} end
+local wait = budget_wait(KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[9]))
+if wait > 0 then return {'over_budget', wait} end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'sealed', ARGV[3], 'counter', 0)
+end
+local counter = redis.call('HINCRBY', KEYS[1], 'counter', 1)
+local sealed = redis.call('HGET', KEYS[1], 'sealed')
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[2], 'id', ARGV[1], 'attempts', 0, 'sends', 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('HSET', KEYS[3], 'challenge', ARGV[1], 'counter', counter)
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+if tonumber(ARGV[6]) > 0 then redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[6]) else redis.call('DEL', KEYS[4]) end
+spend(KEYS[6], ARGV[2], tonumber(ARGV[9]))
+return {'issued', counter, sealed}
+`;
+
+// KEYS: hotp, challenge, code, cooldown, failures, sent.
+// ARGV: challenge id, send id, code ttl ms, cooldown ms, max sends, max attempts, lock after, budget max, budget window ms.
+const RESEND = `${PRELUDE}
+if redis.call('HGET', KEYS[2], 'id') ~= ARGV[1] then return {'no_challenge'} end
+local sealed = redis.call('HGET', KEYS[1], 'sealed')
+if not sealed then
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+  return {'no_challenge'}
+end
+if tonumber(redis.call('HGET', KEYS[2], 'attempts')) >= tonumber(ARGV[6]) then return {'exhausted'} end
+local lock = locked_for(KEYS[5], tonumber(ARGV[7]))
+if lock > 0 then return {'locked', lock} end
+local cooldown = redis.call('PTTL', KEYS[4])
+if cooldown > 0 then return {'cooldown', cooldown} end
+if tonumber(redis.call('HGET', KEYS[2], 'sends')) >= tonumber(ARGV[5]) then return {'send_limit'} end
+local wait = budget_wait(KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[9]))
+if wait > 0 then return {'over_budget', wait} end
+redis.call('HINCRBY', KEYS[2], 'sends', 1)
+local counter = redis.call('HINCRBY', KEYS[1], 'counter', 1)
+redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], 'challenge', ARGV[1], 'counter', counter)
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[4]) end
+spend(KEYS[6], ARGV[2], tonumber(ARGV[9]))
+return {'issued', counter, sealed}
+`;
+
+// KEYS: challenge, code, hotp, failures.
+// ARGV: challenge id, max attempts, backoff after, lock after, lock ms, base delay ms, failure memory ms.
+// The attempt is counted, on the challenge and as a user failure, before anything is compared: a crash
+// between the two must not give a free guess, and a wrong code then costs this one round trip. A right
+// code's consume clears the failure. An exhausted challenge is left as it is (not deleted) so that a
+// right code already being compared can still be consumed.
+const ATTEMPT = `${PRELUDE}
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return {'no_challenge'} end
+local f = redis.call('HMGET', KEYS[4], 'count', 'until')
+local until_ms = tonumber(f[2] or '0')
+if until_ms > now then return {'locked', until_ms - now} end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if attempts > tonumber(ARGV[2]) then return {'exhausted'} end
+local failures = tonumber(f[1] or '0') + 1
+local backoff_after, lock_after, lock_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local delay = 0
+if failures >= lock_after then delay = lock_ms
+elseif failures >= backoff_after then delay = math.min(lock_ms, tonumber(ARGV[6]) * 2 ^ (failures - backoff_after)) end
+redis.call('HSET', KEYS[4], 'count', failures, 'until', delay > 0 and (now + delay) or 0)
+redis.call('PEXPIRE', KEYS[4], delay + tonumber(ARGV[7]))
+local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter')
+if code[1] ~= ARGV[1] then return {'expired', attempts, failures} end
+local sealed = redis.call('HGET', KEYS[3], 'sealed')
+if not sealed then return {'no_challenge'} end
+return {'compare', attempts, code[2], sealed, failures}
+`;
+
+// KEYS: challenge, code, failures. ARGV: challenge id, counter. DEL makes exactly one caller win.
+const CONSUME = `
+local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter')
+if code[1] ~= ARGV[1] or code[2] ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return 1
+`;
+
+// KEYS: challenge, code, cooldown, sent. ARGV: challenge id, counter, send id.
+const CANCEL_SEND = `
+local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter')
+if code[1] ~= ARGV[1] or code[2] ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[3])
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'sends')) > 0 then
+  redis.call('HINCRBY', KEYS[1], 'sends', -1)
+end
+return 1
+`;
+
+// KEYS: the phone number's sends. ARGV: send id, budget max, budget window ms.
+const RESERVE_PHONE_SEND = `${PRELUDE}
+local wait = budget_wait(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+if wait > 0 then return wait end
+spend(KEYS[1], ARGV[1], tonumber(ARGV[3]))
+return 0
+`;
+
+// KEYS: the phone number's sends. ARGV: send id.
+const RELEASE_PHONE_SEND = `return redis.call('ZREM', KEYS[1], ARGV[1])`;
+
+// KEYS: hotp. ARGV: expected sealed secret, replacement. Compare-and-set, so a concurrent change wins.
+const RESEAL = `
+if redis.call('HGET', KEYS[1], 'sealed') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'sealed', ARGV[2])
+return 1
+`;
+
+// KEYS: all of a user's keys. The secret and its counter share one key, so they die together.
+const DELETE_USER = `return redis.call('DEL', unpack(KEYS))`;
+
+const PING = `return 1`;
+
+export interface Script { source: string; sha1: string }
+const script = (source: string): Script => ({ source, sha1: createHash('sha1').update(source).digest('hex') });
+export const SCRIPTS = {
+  issue: script(ISSUE),
+  resend: script(RESEND),
+  attempt: script(ATTEMPT),
+  consume: script(CONSUME),
+  cancelSend: script(CANCEL_SEND),
+  reservePhoneSend: script(RESERVE_PHONE_SEND),
+  releasePhoneSend: script(RELEASE_PHONE_SEND),
+  reseal: script(RESEAL),
+  deleteUser: script(DELETE_USER),
+  ping: script(PING),
+} as const;
