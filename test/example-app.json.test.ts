@@ -91,6 +91,28 @@ describe('Example app, in-memory mode: the JSON contract', () => {
     expect(Number(res.headers['retry-after'])).to.be.within(1, 30);
   });
 
+  it('POST /login/otp: 429 with Retry-After once the user must wait (5 consecutive wrong codes, across logins)', async () => {
+    await login();
+    const code = newestCode(await outbox());
+    const wrong = code === '000000' ? '111111' : '000000';
+    for (let i = 0; i < 5; i++) await submit(wrong);
+    // The fifth wrong code ended that login; a new one does not reset the user's failures.
+    expect((await login()).status).to.equal(200);
+    const res = await submit(wrong);
+    expect(res.status).to.equal(429);
+    expect(res.body.error).to.equal('LOCKED');
+    expect(Number(res.headers['retry-after'])).to.be.within(1, 2);
+  });
+
+  it('POST /login: 429 with Retry-After when the user\'s send budget is spent (5 texts in 15 min)', async () => {
+    for (let i = 0; i < 5; i++) expect((await login()).status).to.equal(200);
+    const res = await login();
+    expect(res.status).to.equal(429);
+    expect(res.body.error).to.equal('SEND_THROTTLED');
+    expect(Number(res.headers['retry-after'])).to.be.within(1, 900);
+    expect(await outbox()).to.have.length(5);
+  });
+
   it('GET /account: 401 when not logged in, and when only half logged in', async () => {
     expect((await agent.get('/account').set(JSON_ACCEPT)).status).to.equal(401);
     await login();
