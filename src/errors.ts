@@ -99,6 +99,22 @@ export class SmsOtpError extends Error {
   }
 }
 
+/**
+ * An {@link SmsOtpError} for an expected outcome that is returned or passed on
+ * as a value (a wrong code, no pending login), not thrown from a fault: it
+ * carries no stack. Capturing one costs more than the rest of a wrong-code
+ * check, and it would only ever point into this package.
+ */
+export function smsOtpFailure(code: SmsOtpErrorCode, message?: string, details?: SmsOtpErrorDetails): SmsOtpError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new SmsOtpError(code, message, details);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** True when `err` is an {@link SmsOtpError}, optionally with the given code. */
 export function isSmsOtpError(err: unknown, code?: SmsOtpErrorCode): err is SmsOtpError {
   return err instanceof SmsOtpError && (code === undefined || err.code === code);

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { ERROR_CODES, SmsOtpError } from './errors.js';
+import { ERROR_CODES, SmsOtpError, smsOtpFailure } from './errors.js';
 import { DEFAULT_SESSION_KEY, readPending } from './session.js';
 
 export interface GuardOptions {
@@ -27,7 +27,7 @@ export function requireAuthenticated(options: GuardOptions = {}): RequestHandler
       && (req as { user?: unknown }).user != null
       && readPending(req, sessionKey) === undefined;
     if (authenticated) return next();
-    return deny(req, res, next, new SmsOtpError('NOT_AUTHENTICATED'));
+    return deny(req, res, next, smsOtpFailure('NOT_AUTHENTICATED'));
   };
 }
 
@@ -37,7 +37,7 @@ export function requirePendingLogin(options: GuardOptions = {}): RequestHandler 
   const deny = options.onDenied ?? answerWith;
   return (req, res, next) => {
     if (readPending(req, sessionKey) !== undefined) return next();
-    return deny(req, res, next, new SmsOtpError('NO_PENDING_LOGIN'));
+    return deny(req, res, next, smsOtpFailure('NO_PENDING_LOGIN'));
   };
 }
 

@@ -1,7 +1,7 @@
 import { Strategy } from 'passport-strategy';
 import type { Request } from 'express';
 import { OtpChallenges } from './challenge.js';
-import { SmsOtpError } from './errors.js';
+import { smsOtpFailure, type SmsOtpError } from './errors.js';
 import { isWellFormedCode } from './hotp.js';
 import { clearPending, DEFAULT_SESSION_KEY, readPending } from './session.js';
 
@@ -82,11 +82,11 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
       ? (body as Record<string, unknown>)[this.codeField]
       : undefined;
     if (!isWellFormedCode(code, this.challenges.numbers.digits)) {
-      return { kind: 'fail', error: new SmsOtpError('CODE_MALFORMED', code === undefined ? 'No code was posted.' : undefined) };
+      return { kind: 'fail', error: smsOtpFailure('CODE_MALFORMED', code === undefined ? 'No code was posted.' : undefined) };
     }
 
     const pending = readPending(req, this.sessionKey);
-    if (pending === undefined) return { kind: 'fail', error: new SmsOtpError('NO_PENDING_LOGIN') };
+    if (pending === undefined) return { kind: 'fail', error: smsOtpFailure('NO_PENDING_LOGIN') };
 
     const result = await this.challenges.verify({ userId: pending.userId, challengeId: pending.challengeId, code });
     if (!result.ok) {
@@ -97,7 +97,7 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
     // keepSessionInfo Passport would otherwise carry it into the full session.
     clearPending(req, this.sessionKey);
     const user = await this.loadUser(pending.userId);
-    if (user === null || user === undefined || (user as unknown) === false) return { kind: 'fail', error: new SmsOtpError('USER_NOT_FOUND') };
+    if (user === null || user === undefined || (user as unknown) === false) return { kind: 'fail', error: smsOtpFailure('USER_NOT_FOUND') };
     return { kind: 'success', user };
   }
 
