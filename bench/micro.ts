@@ -25,7 +25,7 @@ export interface MemoryStoreResult {
 
 /**
  * `users` users (their secrets and counters are kept for good, by design, as in Redis) get
- * `challenges` challenges between them, each with its phone send and one wrong attempt, on a
+ * `challenges` challenges between them, each with its phone send, its armed code (a MAC) and one wrong attempt, on a
  * clock that moves 1 ms per challenge. Then the clock passes every lifetime, window and failure
  * memory, one sweep runs, and the heap is compared with the heap after the users' first login.
  */
@@ -35,14 +35,17 @@ async function memoryStore(users: number, challenges: number): Promise<MemorySto
   const budget = { max: 10_000, windowMs: 15 * 60_000 };
   const failures = { backoffAfter: 100, lockAfter: 100, lockMs: 900_000, baseDelayMs: 1000, memoryMs: 86_400_000 };
   const sealed = Array.from({ length: users }, () => randomBytes(60).toString('base64url'));
+  const wrongDigest = randomBytes(32).toString('base64url');
   let k = 0;
   const one = async (user: number): Promise<void> => {
     const userId = `user-${user}`;
     const challengeId = `c${k}`;
     const sendId = `s${k++}`;
     await store.reservePhoneSend({ phoneKey: `phone${user}`, sendId, budget });
-    await store.issue({ userId, challengeId, sendId, newSealedSecret: sealed[user] as string, pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 30_000, lockAfter: 100, userBudget: budget });
-    await store.attempt({ userId, challengeId, maxAttempts: 5, failures });
+    const issued = await store.issue({ userId, challengeId, sendId, newSealedSecret: sealed[user] as string, pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 30_000, lockAfter: 100, userBudget: budget });
+    if (issued.status !== 'issued') throw new Error(`unexpected ${issued.status}`);
+    await store.arm({ userId, challengeId, counter: issued.counter, codeDigest: randomBytes(32).toString('base64url') });
+    await store.attempt({ userId, challengeId, codeDigests: [wrongDigest], maxAttempts: 5, failures });
     now += 1;
   };
   const expireAll = (): void => {

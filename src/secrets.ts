@@ -47,6 +47,9 @@ function fingerprint(key: Buffer): string {
 export class SecretSealer {
   private readonly keys: ReadonlyMap<string, Buffer>;
   private readonly currentId: string;
+  /** One MAC key per key, current first, derived so that no key serves two purposes. */
+  private readonly codeKeys: readonly Buffer[];
+  private readonly phoneHashKey: Buffer;
 
   constructor(keys: ReadonlyArray<EncryptionKey> | Uint8Array | string) {
     const list: Array<[string, Buffer]> = [];
@@ -69,6 +72,8 @@ export class SecretSealer {
     }
     this.keys = new Map(list);
     this.currentId = first[0];
+    this.codeKeys = list.map(([, key]) => derive('passport-sms-otp code key', key));
+    this.phoneHashKey = derive('passport-sms-otp phone key', first[1]);
   }
 
   /**
@@ -76,8 +81,28 @@ export class SecretSealer {
    * number itself is never a key. Derived from the current key.
    */
   phoneKey(e164: string): string {
-    const key = createHash('sha256').update('passport-sms-otp phone key').update(this.keys.get(this.currentId) as Buffer).digest();
-    return createHmac('sha256', key).update(e164).digest('base64url').slice(0, 32);
+    return createHmac('sha256', this.phoneHashKey).update(e164).digest('base64url').slice(0, 32);
+  }
+
+  /**
+   * What the store keeps of a code instead of the code: HMAC-SHA256 of the user id,
+   * the challenge id and the code, under a key derived from the current key. Without
+   * the key, the store's contents do not tell a 6-digit code (10^6 guesses would
+   * otherwise undo a plain hash), and a MAC copied to another user or challenge
+   * matches nothing.
+   */
+  codeDigest(userId: string, challengeId: string, code: string): string {
+    return mac(this.codeKeys[0] as Buffer, userId, challengeId, code);
+  }
+
+  /**
+   * The submitted code's MAC under every configured key, current first: a code
+   * armed just before the keys rotated still matches under its own key. The
+   * store compares MACs, never codes: since nobody without the key can choose a
+   * MAC's bytes, how long a comparison takes tells nothing about the code.
+   */
+  codeDigests(userId: string, challengeId: string, code: string): string[] {
+    return this.codeKeys.map((key) => mac(key, userId, challengeId, code));
   }
 
   /** A fresh random secret for a user, sealed: `v1.<key id>.<iv>.<ciphertext>.<tag>`. */
@@ -116,6 +141,15 @@ export class SecretSealer {
       throw new SmsOtpError('SECRET_UNREADABLE', undefined, { cause });
     }
   }
+}
+
+function derive(purpose: string, key: Buffer): Buffer {
+  return createHash('sha256').update(purpose).update(key).digest();
+}
+
+/** The user id is length-prefixed; challenge ids (base64url) and codes (digits) hold no '|'. */
+function mac(key: Buffer, userId: string, challengeId: string, code: string): string {
+  return createHmac('sha256', key).update(`${userId.length}:${userId}|${challengeId}|${code}`).digest('base64url');
 }
 
 function aad(userId: string): Buffer {

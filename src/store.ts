@@ -9,30 +9,37 @@
  * Per user the store keeps: the sealed HOTP secret and its counter (together,
  * no expiry: deleting one deletes both, or old codes would come back); the
  * live challenge (id, attempts, sends; lives as long as the pending login);
- * the live code (challenge id, counter; lives as long as the code); the resend
- * cooldown; the consecutive failures (with the time the next attempt is
- * allowed); and the sends of the rolling window.
+ * the live code (challenge id, counter, and the code's keyed MAC once it is
+ * armed; lives as long as the code); the resend cooldown; the consecutive
+ * failures (with the time the next attempt is allowed); and the sends of the
+ * rolling window. The code itself is never stored: only a MAC under a key the
+ * store does not have (see `SecretSealer.codeDigest`).
  */
 export interface OtpStore {
   /** Starts a new challenge (replacing any other of the user's) and issues its first code. */
   issue(input: IssueInput): Promise<IssueResult>;
   /** Issues a new code for a live challenge; the old code dies, attempts carry over. */
   resend(input: ResendInput): Promise<ResendResult>;
-  /** Counts one attempt (on the challenge and as a user failure), then hands back what the comparison needs. */
+  /**
+   * Gives an issued code its MAC, if `counter` is still the challenge's live code (false otherwise:
+   * a newer code or login replaced it). A code is accepted only once armed. `reseal` replaces the
+   * user's sealed secret in the same step if it is still `expected` (key rotation: old keys can be
+   * dropped once every secret is re-sealed).
+   */
+  arm(input: ArmInput): Promise<boolean>;
+  /**
+   * One submission, in one atomic step: counts the attempt on the challenge, then compares the
+   * submitted MACs with the live code's. A match ends the challenge and clears the user's
+   * failures (of concurrent right submissions exactly one is accepted); anything else is
+   * counted as a user failure.
+   */
   attempt(input: AttemptInput): Promise<AttemptResult>;
-  /** Ends the challenge if `counter` is still its live code, and clears the user's failures; true for exactly one caller. */
-  consume(input: CodeRef): Promise<boolean>;
   /** A send surely failed: forget that code, give the send, the budget and the cooldown back. */
   cancelSend(input: CodeRef & { sendId: string }): Promise<void>;
   /** Takes one send from a phone number's rolling budget, unless it is spent. */
   reservePhoneSend(input: PhoneSendInput): Promise<BudgetResult>;
   /** Gives a reserved phone send back (the send did not happen). */
   releasePhoneSend(input: { phoneKey: string; sendId: string }): Promise<void>;
-  /**
-   * Replaces the user's sealed secret with the same secret sealed under the current key, if it is
-   * still `expected` (key rotation: old keys can be dropped once every secret is re-sealed).
-   */
-  reseal(input: { userId: string; expected: string; replacement: string }): Promise<boolean>;
   /** Deletes everything kept for a user: secret, counter, challenge, code, failures, sends. */
   deleteUser(userId: string): Promise<void>;
   /** Resolves when the store answers. */
@@ -106,12 +113,15 @@ export type ResendResult =
 export interface AttemptInput {
   userId: string;
   challengeId: string;
+  /** MACs of the submitted code, one per configured key (usually one); any may match the armed code's. */
+  codeDigests: readonly string[];
   maxAttempts: number;
   failures: FailurePolicy;
 }
 
 export type AttemptResult =
-  | { status: 'compare'; attempts: number; counter: number; sealedSecret: string; failures: number }
+  | { status: 'accepted'; attempts: number }
+  | { status: 'wrong'; attempts: number; failures: number }
   | { status: 'no_challenge' }
   | { status: 'exhausted' }
   | { status: 'locked'; retryAfterMs: number }
@@ -121,6 +131,13 @@ export interface CodeRef {
   userId: string;
   challengeId: string;
   counter: number;
+}
+
+export interface ArmInput extends CodeRef {
+  /** The code's MAC under the current key (`SecretSealer.codeDigest`). */
+  codeDigest: string;
+  /** The user's secret sealed under the current key, to replace `expected`. */
+  reseal?: { expected: string; replacement: string };
 }
 
 export interface PhoneSendInput {

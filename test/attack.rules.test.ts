@@ -26,7 +26,7 @@ async function dropPrefixes(client: TestRedisClient, prefixes: readonly string[]
 /** Counts store calls, so a test can show a refusal came before anything was stored. */
 function counting(inner: OtpStore): OtpStore & { calls: number } {
   const counted = { calls: 0 } as OtpStore & { calls: number };
-  for (const name of ['issue', 'resend', 'attempt', 'consume', 'cancelSend', 'reservePhoneSend', 'releasePhoneSend', 'deleteUser', 'ping'] as const) {
+  for (const name of ['issue', 'resend', 'arm', 'attempt', 'cancelSend', 'reservePhoneSend', 'releasePhoneSend', 'deleteUser', 'ping'] as const) {
     (counted as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
       counted.calls++;
       return (inner[name] as (...a: unknown[]) => unknown).apply(inner, args);

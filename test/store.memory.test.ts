@@ -14,7 +14,7 @@ describe('MemoryOtpStore: bounded memory', () => {
     try {
       for (let i = 0; i < 1000; i++) {
         await store.issue({ userId: `u${i}`, challengeId: 'c', sendId: 's', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 30_000, lockAfter: 10, userBudget: { max: 5, windowMs: 900_000 } });
-        await store.attempt({ userId: `u${i}`, challengeId: 'c', maxAttempts: 5, failures: { backoffAfter: 5, lockAfter: 10, lockMs: 900_000, baseDelayMs: 1000, memoryMs: 86_400_000 } });
+        await store.attempt({ userId: `u${i}`, challengeId: 'c', codeDigests: ['mac'], maxAttempts: 5, failures: { backoffAfter: 5, lockAfter: 10, lockMs: 900_000, baseDelayMs: 1000, memoryMs: 86_400_000 } });
         await store.reservePhoneSend({ phoneKey: `p${i}`, sendId: 's', budget: { max: 5, windowMs: 900_000 } });
       }
       expect(store.size).to.deep.equal({ users: 1000, challenges: 1000, codes: 1000, cooldowns: 1000, failures: 1000, sendWindows: 2000 });

@@ -32,7 +32,9 @@ describe('RedisOtpStore: keys', () => {
     try {
       const store = new RedisOtpStore(client, { prefix: uniquePrefix('ttl') });
       await store.issue({ userId: 'u', challengeId: 'c', sendId: 's1', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 30_000, lockAfter: 10, userBudget: { max: 5, windowMs: 900_000 } });
-      await store.attempt({ userId: 'u', challengeId: 'c', maxAttempts: 5, failures: { backoffAfter: 5, lockAfter: 10, lockMs: 900_000, baseDelayMs: 1000, memoryMs: 86_400_000 } });
+      // Arming keeps the code's lifetime.
+      expect(await store.arm({ userId: 'u', challengeId: 'c', counter: 1, codeDigest: 'mac-right' })).to.equal(true);
+      await store.attempt({ userId: 'u', challengeId: 'c', codeDigests: ['mac'], maxAttempts: 5, failures: { backoffAfter: 5, lockAfter: 10, lockMs: 900_000, baseDelayMs: 1000, memoryMs: 86_400_000 } });
       await store.reservePhoneSend({ phoneKey: 'pk', sendId: 's1', budget: { max: 5, windowMs: 900_000 } });
       const k = store.keysOf('u');
       expect(await client.pTTL(k.hotp)).to.equal(-1);

@@ -10,7 +10,7 @@ import { fakeRequest, runStrategy } from './helpers/run-strategy.js';
 /** Counts store calls, so a test can show malformed input never reaches the store. */
 function countingStore(inner: OtpStore): OtpStore & { calls: number } {
   const counted = { calls: 0 } as OtpStore & { calls: number };
-  for (const name of ['issue', 'resend', 'attempt', 'consume', 'cancelSend', 'reservePhoneSend', 'releasePhoneSend', 'reseal', 'deleteUser', 'ping'] as const) {
+  for (const name of ['issue', 'resend', 'arm', 'attempt', 'cancelSend', 'reservePhoneSend', 'releasePhoneSend', 'deleteUser', 'ping'] as const) {
     (counted as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
       counted.calls++;
       return (inner[name] as (...a: unknown[]) => unknown).apply(inner, args);

@@ -1,11 +1,12 @@
-import { failureDelayMs, type AttemptInput, type AttemptResult, type BudgetResult, type CodeRef, type IssueInput, type IssueResult, type OtpStore, type PhoneSendInput, type ResendInput, type ResendResult, type SendBudget } from '../store.js';
+import { timingSafeEqual } from 'node:crypto';
+import { failureDelayMs, type ArmInput, type AttemptInput, type AttemptResult, type BudgetResult, type CodeRef, type IssueInput, type IssueResult, type OtpStore, type PhoneSendInput, type ResendInput, type ResendResult, type SendBudget } from '../store.js';
 
 interface Hotp { sealedSecret: string; counter: number }
 interface Failures { count: number; untilMs: number; expiresAtMs: number }
 /** Sends in a rolling window, oldest first. */
 type Sends = Array<{ id: string; atMs: number }>;
 interface Challenge { id: string; attempts: number; sends: number; expiresAtMs: number }
-interface Code { challengeId: string; counter: number; expiresAtMs: number }
+interface Code { challengeId: string; counter: number; expiresAtMs: number; digest?: Buffer }
 
 export interface MemoryOtpStoreOptions {
   /**
@@ -118,36 +119,36 @@ export class MemoryOtpStore implements OtpStore {
     return { status: 'issued', counter: hotp.counter, sealedSecret: hotp.sealedSecret };
   }
 
+  async arm(input: ArmInput): Promise<boolean> {
+    const code = this.codes.get(input.userId);
+    if (code === undefined || code.expiresAtMs <= this.now() || code.challengeId !== input.challengeId || code.counter !== input.counter) return false;
+    code.digest = Buffer.from(input.codeDigest);
+    const hotp = this.hotp.get(input.userId);
+    if (input.reseal !== undefined && hotp !== undefined && hotp.sealedSecret === input.reseal.expected) hotp.sealedSecret = input.reseal.replacement;
+    return true;
+  }
+
   async attempt(input: AttemptInput): Promise<AttemptResult> {
     const now = this.now();
     const challenge = this.liveChallenge(input.userId, input.challengeId, now);
-    if (challenge === undefined) return { status: 'no_challenge' };
+    if (challenge === undefined || !this.hotp.has(input.userId)) return { status: 'no_challenge' };
     const previous = this.liveFailures(input.userId, now);
     if (previous.untilMs > now) return { status: 'locked', retryAfterMs: previous.untilMs - now };
+    // Counted before the comparison.
     challenge.attempts += 1;
     if (challenge.attempts > input.maxAttempts) return { status: 'exhausted' };
-    // Counted as a failure before the comparison; a right code's consume clears it.
+    const code = this.codes.get(input.userId);
+    const live = code !== undefined && code.expiresAtMs > now && code.challengeId === input.challengeId;
+    if (live && code.digest !== undefined && input.codeDigests.some((digest) => digestsEqual(code.digest as Buffer, digest))) {
+      this.codes.delete(input.userId);
+      this.challenges.delete(input.userId);
+      this.failures.delete(input.userId);
+      return { status: 'accepted', attempts: challenge.attempts };
+    }
     const failures = previous.count + 1;
     const delay = failureDelayMs(failures, input.failures);
     this.failures.set(input.userId, { count: failures, untilMs: delay > 0 ? now + delay : 0, expiresAtMs: now + delay + input.failures.memoryMs });
-    const code = this.codes.get(input.userId);
-    if (code === undefined || code.expiresAtMs <= now || code.challengeId !== input.challengeId) {
-      return { status: 'expired', attempts: challenge.attempts, failures };
-    }
-    const hotp = this.hotp.get(input.userId);
-    if (hotp === undefined) return { status: 'no_challenge' };
-    return { status: 'compare', attempts: challenge.attempts, counter: code.counter, sealedSecret: hotp.sealedSecret, failures };
-  }
-
-  async consume(input: CodeRef): Promise<boolean> {
-    const now = this.now();
-    const code = this.codes.get(input.userId);
-    if (code === undefined || code.expiresAtMs <= now || code.challengeId !== input.challengeId || code.counter !== input.counter) return false;
-    if (this.liveChallenge(input.userId, input.challengeId, now) === undefined) return false;
-    this.codes.delete(input.userId);
-    this.challenges.delete(input.userId);
-    this.failures.delete(input.userId);
-    return true;
+    return { status: live ? 'wrong' : 'expired', attempts: challenge.attempts, failures };
   }
 
   async cancelSend(input: CodeRef & { sendId: string }): Promise<void> {
@@ -170,13 +171,6 @@ export class MemoryOtpStore implements OtpStore {
 
   async releasePhoneSend(input: { phoneKey: string; sendId: string }): Promise<void> {
     this.unspend(this.phoneSends, input.phoneKey, input.sendId);
-  }
-
-  async reseal(input: { userId: string; expected: string; replacement: string }): Promise<boolean> {
-    const hotp = this.hotp.get(input.userId);
-    if (hotp === undefined || hotp.sealedSecret !== input.expected) return false;
-    hotp.sealedSecret = input.replacement;
-    return true;
   }
 
   async deleteUser(userId: string): Promise<void> {
@@ -242,4 +236,10 @@ export class MemoryOtpStore implements OtpStore {
     this.codes.delete(userId);
     this.cooldowns.delete(userId);
   }
+}
+
+/** MACs compared in constant time (as the code rule asks, though a MAC's bytes cannot be chosen). */
+function digestsEqual(stored: Buffer, submitted: string): boolean {
+  const candidate = Buffer.from(submitted);
+  return candidate.length === stored.length && timingSafeEqual(candidate, stored);
 }

@@ -74,19 +74,43 @@ spend(KEYS[6], ARGV[2], tonumber(ARGV[9]))
 return {'issued', counter, sealed}
 `;
 
+// KEYS: code, hotp. ARGV: challenge id, counter, code MAC, and optionally the expected sealed secret and
+// its replacement (re-sealed under the current key). Arms only the code that is still live.
+const ARM = `
+local code = redis.call('HMGET', KEYS[1], 'challenge', 'counter')
+if code[1] ~= ARGV[1] or code[2] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'digest', ARGV[3])
+if ARGV[5] and redis.call('HGET', KEYS[2], 'sealed') == ARGV[4] then
+  redis.call('HSET', KEYS[2], 'sealed', ARGV[5])
+end
+return 1
+`;
+
 // KEYS: challenge, code, hotp, failures.
-// ARGV: challenge id, max attempts, backoff after, lock after, lock ms, base delay ms, failure memory ms.
-// The attempt is counted, on the challenge and as a user failure, before anything is compared: a crash
-// between the two must not give a free guess, and a wrong code then costs this one round trip. A right
-// code's consume clears the failure. An exhausted challenge is left as it is (not deleted) so that a
-// right code already being compared can still be consumed.
+// ARGV: challenge id, max attempts, backoff after, lock after, lock ms, base delay ms, failure memory ms,
+// then the submitted code's MACs (one per configured key).
+// Count, compare and consume in one step: the attempt is counted before the comparison, a match ends
+// the challenge at once (exactly one of many concurrent right codes wins), and anything else is
+// recorded as a user failure. Only MACs are compared; nobody without the key can choose their bytes,
+// so a comparison's timing tells nothing about the code.
 const ATTEMPT = `${PRELUDE}
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return {'no_challenge'} end
+if redis.call('EXISTS', KEYS[3]) == 0 then return {'no_challenge'} end
 local f = redis.call('HMGET', KEYS[4], 'count', 'until')
 local until_ms = tonumber(f[2] or '0')
 if until_ms > now then return {'locked', until_ms - now} end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if attempts > tonumber(ARGV[2]) then return {'exhausted'} end
+local code = redis.call('HMGET', KEYS[2], 'challenge', 'digest')
+local live = code[1] == ARGV[1]
+if live and code[2] then
+  for i = 8, #ARGV do
+    if ARGV[i] == code[2] then
+      redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
+      return {'accepted', attempts}
+    end
+  end
+end
 local failures = tonumber(f[1] or '0') + 1
 local backoff_after, lock_after, lock_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local delay = 0
@@ -94,20 +118,8 @@ if failures >= lock_after then delay = lock_ms
 elseif failures >= backoff_after then delay = math.min(lock_ms, tonumber(ARGV[6]) * 2 ^ (failures - backoff_after)) end
 redis.call('HSET', KEYS[4], 'count', failures, 'until', delay > 0 and (now + delay) or 0)
 redis.call('PEXPIRE', KEYS[4], delay + tonumber(ARGV[7]))
-local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter')
-if code[1] ~= ARGV[1] then return {'expired', attempts, failures} end
-local sealed = redis.call('HGET', KEYS[3], 'sealed')
-if not sealed then return {'no_challenge'} end
-return {'compare', attempts, code[2], sealed, failures}
-`;
-
-// KEYS: challenge, code, failures. ARGV: challenge id, counter. DEL makes exactly one caller win.
-const CONSUME = `
-local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter')
-if code[1] ~= ARGV[1] or code[2] ~= ARGV[2] then return 0 end
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return 1
+if not live then return {'expired', attempts, failures} end
+return {'wrong', attempts, failures}
 `;
 
 // KEYS: challenge, code, cooldown, sent. ARGV: challenge id, counter, send id.
@@ -133,13 +145,6 @@ return 0
 // KEYS: the phone number's sends. ARGV: send id.
 const RELEASE_PHONE_SEND = `return redis.call('ZREM', KEYS[1], ARGV[1])`;
 
-// KEYS: hotp. ARGV: expected sealed secret, replacement. Compare-and-set, so a concurrent change wins.
-const RESEAL = `
-if redis.call('HGET', KEYS[1], 'sealed') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'sealed', ARGV[2])
-return 1
-`;
-
 // KEYS: all of a user's keys. The secret and its counter share one key, so they die together.
 const DELETE_USER = `return redis.call('DEL', unpack(KEYS))`;
 
@@ -150,12 +155,11 @@ const script = (source: string): Script => ({ source, sha1: createHash('sha1').u
 export const SCRIPTS = {
   issue: script(ISSUE),
   resend: script(RESEND),
+  arm: script(ARM),
   attempt: script(ATTEMPT),
-  consume: script(CONSUME),
   cancelSend: script(CANCEL_SEND),
   reservePhoneSend: script(RESERVE_PHONE_SEND),
   releasePhoneSend: script(RELEASE_PHONE_SEND),
-  reseal: script(RESEAL),
   deleteUser: script(DELETE_USER),
   ping: script(PING),
 } as const;

@@ -1,6 +1,6 @@
 import { SmsOtpError } from '../errors.js';
 import { SCRIPTS, type Script } from './redis-scripts.js';
-import type { AttemptInput, AttemptResult, BudgetResult, CodeRef, IssueInput, IssueResult, OtpStore, PhoneSendInput, ResendInput, ResendResult } from '../store.js';
+import type { ArmInput, AttemptInput, AttemptResult, BudgetResult, CodeRef, IssueInput, IssueResult, OtpStore, PhoneSendInput, ResendInput, ResendResult } from '../store.js';
 
 /** The Redis keys of one user; all share the hash tag `{<user id>}`. */
 export interface UserKeys {
@@ -106,25 +106,29 @@ export class RedisOtpStore implements OtpStore {
     }
   }
 
+  async arm(input: ArmInput): Promise<boolean> {
+    const k = this.keysOf(input.userId);
+    const args = [input.challengeId, String(input.counter), input.codeDigest];
+    if (input.reseal !== undefined) args.push(input.reseal.expected, input.reseal.replacement);
+    return int(await this.run(SCRIPTS.arm, [k.code, k.hotp], args)) === 1;
+  }
+
   async attempt(input: AttemptInput): Promise<AttemptResult> {
     const k = this.keysOf(input.userId);
     const p = input.failures;
-    const [status, a, b, c, d] = list(await this.run(SCRIPTS.attempt, [k.challenge, k.code, k.hotp, k.failures], [
+    const [status, a, b] = list(await this.run(SCRIPTS.attempt, [k.challenge, k.code, k.hotp, k.failures], [
       input.challengeId, String(input.maxAttempts), String(p.backoffAfter), String(p.lockAfter), ms(p.lockMs), ms(p.baseDelayMs), ms(p.memoryMs),
+      ...input.codeDigests,
     ]));
     switch (str(status)) {
-      case 'compare': return { status: 'compare', attempts: int(a), counter: int(b), sealedSecret: str(c), failures: int(d) };
+      case 'accepted': return { status: 'accepted', attempts: int(a) };
+      case 'wrong': return { status: 'wrong', attempts: int(a), failures: int(b) };
       case 'expired': return { status: 'expired', attempts: int(a), failures: int(b) };
       case 'locked': return { status: 'locked', retryAfterMs: int(a) };
       case 'exhausted': return { status: 'exhausted' };
       case 'no_challenge': return { status: 'no_challenge' };
       default: throw unexpected(status);
     }
-  }
-
-  async consume(input: CodeRef): Promise<boolean> {
-    const k = this.keysOf(input.userId);
-    return int(await this.run(SCRIPTS.consume, [k.challenge, k.code, k.failures], [input.challengeId, String(input.counter)])) === 1;
   }
 
   async cancelSend(input: CodeRef & { sendId: string }): Promise<void> {
@@ -139,10 +143,6 @@ export class RedisOtpStore implements OtpStore {
 
   async releasePhoneSend(input: { phoneKey: string; sendId: string }): Promise<void> {
     await this.run(SCRIPTS.releasePhoneSend, [this.phoneKeyOf(input.phoneKey)], [input.sendId]);
-  }
-
-  async reseal(input: { userId: string; expected: string; replacement: string }): Promise<boolean> {
-    return int(await this.run(SCRIPTS.reseal, [this.keysOf(input.userId).hotp], [input.expected, input.replacement])) === 1;
   }
 
   async deleteUser(userId: string): Promise<void> {

@@ -41,7 +41,17 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
     const issue = async (challengeId = 'c1', over: Partial<Parameters<OtpStore['issue']>[0]> = {}) => codeOf(await issueRaw(challengeId, over));
     const resend = (challengeId = 'c1', over: Partial<Parameters<OtpStore['resend']>[0]> = {}) =>
       store.resend({ userId: user, challengeId, sendId: sendId(), codeTtlMs: LONG, cooldownMs: 0, maxSends: 3, maxAttempts: 5, lockAfter: 100, userBudget: NO_BUDGET, ...over });
-    const attempt = (challengeId = 'c1', maxAttempts = 5, failures: FailurePolicy = POLICY) => store.attempt({ userId: user, challengeId, maxAttempts, failures });
+    // Codes are armed with a MAC; any other string stands for a wrong code's MAC.
+    const arm = (counter: number, challengeId = 'c1', codeDigest = 'mac-right', over: Partial<Parameters<OtpStore['arm']>[0]> = {}) =>
+      store.arm({ userId: user, challengeId, counter, codeDigest, ...over });
+    const issueArmed = async (challengeId = 'c1', codeDigest = 'mac-right', over: Partial<Parameters<OtpStore['issue']>[0]> = {}) => {
+      const issued = await issue(challengeId, over);
+      expect(await arm(issued.counter, challengeId, codeDigest)).to.equal(true);
+      return issued;
+    };
+    const attempt = (challengeId = 'c1', maxAttempts = 5, failures: FailurePolicy = POLICY, codeDigests: string[] = ['mac-wrong']) =>
+      store.attempt({ userId: user, challengeId, codeDigests, maxAttempts, failures });
+    const right = (challengeId = 'c1', maxAttempts = 5, digests = ['mac-right']) => attempt(challengeId, maxAttempts, POLICY, digests);
 
     it('creates the secret once and moves the counter forward on every issue', async () => {
       const first = await issue('c1');
@@ -50,68 +60,91 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(second).to.deep.equal({ counter: 2, sealedSecret: 'sealed-1' });
     });
 
-    it('hands back the live code for comparison, counting the attempt first', async () => {
+    it('counts a wrong attempt, on the challenge and as a user failure', async () => {
+      await issueArmed();
+      expect(await attempt()).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
+      expect(await attempt()).to.deep.equal({ status: 'wrong', attempts: 2, failures: 2 });
+    });
+
+    it('accepts the armed MAC once, counting the attempt, and ends the challenge', async () => {
+      await issueArmed();
+      await attempt();
+      expect(await right()).to.deep.equal({ status: 'accepted', attempts: 2 });
+      expect(await right()).to.deep.equal({ status: 'no_challenge' });
+    });
+
+    it('accepts any one of several submitted MACs (one per key, during a key rotation)', async () => {
+      await issueArmed('c1', 'mac-old-key');
+      expect(await right('c1', 5, ['mac-new-key', 'mac-old-key'])).to.deep.include({ status: 'accepted' });
+    });
+
+    it('never accepts a code that was not armed', async () => {
+      await issue();
+      expect(await right()).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
+      expect(await attempt('c1', 5, POLICY, [])).to.deep.include({ status: 'wrong', attempts: 2 });
+    });
+
+    it('arms only the live code: not a stale counter, not another challenge', async () => {
       const { counter } = await issue();
-      expect(await attempt()).to.deep.equal({ status: 'compare', attempts: 1, counter, sealedSecret: 'sealed-1', failures: 1 });
-      expect(await attempt()).to.deep.include({ status: 'compare', attempts: 2 });
+      expect(await arm(counter + 1)).to.equal(false);
+      expect(await arm(counter, 'other')).to.equal(false);
+      expect(await arm(counter - 1)).to.equal(false);
+      expect(await right()).to.deep.include({ status: 'wrong' });
+      expect(await arm(counter)).to.equal(true);
+      expect(await right()).to.deep.include({ status: 'accepted' });
     });
 
     it('refuses attempts on an unknown or replaced challenge', async () => {
       expect(await attempt('nope')).to.deep.equal({ status: 'no_challenge' });
-      await issue('c1');
-      await issue('c2');
-      expect(await attempt('c1')).to.deep.equal({ status: 'no_challenge' });
-      expect(await attempt('c2')).to.deep.include({ status: 'compare' });
+      await issueArmed('c1');
+      await issueArmed('c2');
+      expect(await right('c1')).to.deep.equal({ status: 'no_challenge' });
+      expect(await right('c2')).to.deep.include({ status: 'accepted' });
     });
 
-    it('is exhausted after maxAttempts attempts and stays so', async () => {
-      await issue();
-      for (let i = 1; i <= 3; i++) expect(await attempt('c1', 3)).to.deep.include({ status: 'compare', attempts: i });
+    it('is exhausted after maxAttempts attempts and stays so, even for the right code', async () => {
+      await issueArmed();
+      for (let i = 1; i <= 3; i++) expect(await attempt('c1', 3)).to.deep.include({ status: 'wrong', attempts: i });
+      expect(await right('c1', 3)).to.deep.equal({ status: 'exhausted' });
       expect(await attempt('c1', 3)).to.deep.equal({ status: 'exhausted' });
-      expect(await attempt('c1', 3)).to.deep.equal({ status: 'exhausted' });
     });
 
-    it('consumes a code exactly once', async () => {
-      const { counter } = await issue();
-      const results = await Promise.all(Array.from({ length: 20 }, () => store.consume({ userId: user, challengeId: 'c1', counter })));
-      expect(results.filter(Boolean)).to.have.length(1);
-      expect(await attempt()).to.deep.equal({ status: 'no_challenge' });
+    it('accepts the right code on the last allowed attempt', async () => {
+      await issueArmed();
+      for (let i = 1; i <= 2; i++) await attempt('c1', 3);
+      expect(await right('c1', 3)).to.deep.equal({ status: 'accepted', attempts: 3 });
     });
 
-    it('does not consume with a stale counter or another challenge id', async () => {
-      const { counter } = await issue();
-      expect(await store.consume({ userId: user, challengeId: 'c1', counter: counter + 1 })).to.equal(false);
-      expect(await store.consume({ userId: user, challengeId: 'other', counter })).to.equal(false);
-      expect(await store.consume({ userId: user, challengeId: 'c1', counter })).to.equal(true);
-    });
-
-    it('still consumes a right code whose attempt was counted before the challenge ran out', async () => {
-      const { counter } = await issue();
-      await attempt('c1', 1);
-      expect(await attempt('c1', 1)).to.deep.equal({ status: 'exhausted' });
-      expect(await store.consume({ userId: user, challengeId: 'c1', counter })).to.equal(true);
+    it('accepts exactly one of many concurrent right submissions', async () => {
+      await issueArmed();
+      const results = await Promise.all(Array.from({ length: 20 }, () => right('c1', 50)));
+      expect(results.filter((r) => r.status === 'accepted')).to.have.length(1);
+      expect(results.filter((r) => r.status !== 'accepted').map((r) => r.status)).to.satisfy((rest: string[]) => rest.every((s) => s === 'no_challenge'));
     });
 
     it('expires the code after its lifetime but keeps the challenge', async () => {
-      await issue('c1', { codeTtlMs: 60 });
+      await issueArmed('c1', 'mac-right', { codeTtlMs: 60 });
       await sleep(120);
-      expect(await attempt()).to.deep.equal({ status: 'expired', attempts: 1, failures: 1 });
+      expect(await right()).to.deep.equal({ status: 'expired', attempts: 1, failures: 1 });
+      expect(await arm(1)).to.equal(false);
     });
 
     it('expires the whole challenge after the pending lifetime', async () => {
-      await issue('c1', { codeTtlMs: 60, pendingTtlMs: 60 });
+      await issueArmed('c1', 'mac-right', { codeTtlMs: 60, pendingTtlMs: 60 });
       await sleep(120);
-      expect(await attempt()).to.deep.equal({ status: 'no_challenge' });
+      expect(await right()).to.deep.equal({ status: 'no_challenge' });
     });
 
     it('resend: a new counter, the old code dies, attempts carry over', async () => {
-      const first = await issue();
+      const first = await issueArmed('c1', 'mac-first');
       await attempt();
       await attempt();
       const again = await resend();
       expect(again).to.deep.equal({ status: 'issued', counter: first.counter + 1, sealedSecret: 'sealed-1' });
-      expect(await store.consume({ userId: user, challengeId: 'c1', counter: first.counter })).to.equal(false);
-      expect(await attempt()).to.deep.include({ status: 'compare', attempts: 3, counter: first.counter + 1 });
+      expect(await arm(first.counter, 'c1', 'mac-first')).to.equal(false);
+      expect(await arm(first.counter + 1, 'c1', 'mac-second')).to.equal(true);
+      expect(await right('c1', 5, ['mac-first'])).to.deep.equal({ status: 'wrong', attempts: 3, failures: 3 });
+      expect(await right('c1', 5, ['mac-second'])).to.deep.equal({ status: 'accepted', attempts: 4 });
     });
 
     it('resend: refused during the cooldown with the time left', async () => {
@@ -145,22 +178,23 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       const id = 'the-send';
       const { counter } = await issue('c1', { cooldownMs: 60_000, sendId: id, userBudget: { max: 1, windowMs: LONG } });
       await store.cancelSend({ userId: user, challengeId: 'c1', counter, sendId: id });
-      expect(await attempt()).to.deep.include({ status: 'expired' });
+      expect(await arm(counter)).to.equal(false);
+      expect(await right()).to.deep.include({ status: 'expired' });
       const again = await resend('c1', { maxSends: 1, userBudget: { max: 1, windowMs: LONG } });
       expect(again).to.deep.include({ status: 'issued', counter: counter + 1 });
     });
 
     it('cancelSend of a stale code changes nothing', async () => {
-      const { counter } = await issue();
+      const { counter } = await issueArmed();
       await store.cancelSend({ userId: user, challengeId: 'c1', counter: counter - 1, sendId: 'x' });
-      expect(await attempt()).to.deep.include({ status: 'compare', counter });
+      expect(await right()).to.deep.include({ status: 'accepted' });
     });
 
     it('deleteUser removes the secret and the counter together', async () => {
-      await issue('c1');
-      await issue('c2');
+      await issueArmed('c1');
+      await issueArmed('c2');
       await store.deleteUser(user);
-      expect(await attempt('c2')).to.deep.equal({ status: 'no_challenge' });
+      expect(await right('c2')).to.deep.equal({ status: 'no_challenge' });
       // A new secret and a counter from the start: a counter kept alone would repeat old codes with a new secret only by luck.
       expect(await issue('c3', { newSealedSecret: 'sealed-new' })).to.deep.equal({ counter: 1, sealedSecret: 'sealed-new' });
     });
@@ -168,38 +202,41 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
     it('keeps users apart', async () => {
       const other = `${user}-other`;
       try {
-        await issue('c1');
-        await store.issue({ userId: other, challengeId: 'c1', sendId: sendId(), newSealedSecret: 'sealed-other', pendingTtlMs: LONG, codeTtlMs: LONG, cooldownMs: 0, lockAfter: 100, userBudget: NO_BUDGET });
-        expect(await attempt('c1')).to.deep.include({ status: 'compare', sealedSecret: 'sealed-1', attempts: 1 });
-        expect(await store.attempt({ userId: other, challengeId: 'c1', maxAttempts: 5, failures: POLICY })).to.deep.include({ sealedSecret: 'sealed-other', attempts: 1, failures: 1 });
+        await issueArmed('c1', 'mac-mine');
+        const theirs = await store.issue({ userId: other, challengeId: 'c1', sendId: sendId(), newSealedSecret: 'sealed-other', pendingTtlMs: LONG, codeTtlMs: LONG, cooldownMs: 0, lockAfter: 100, userBudget: NO_BUDGET });
+        expect(theirs).to.deep.include({ counter: 1, sealedSecret: 'sealed-other' });
+        expect(await store.arm({ userId: other, challengeId: 'c1', counter: 1, codeDigest: 'mac-theirs' })).to.equal(true);
+        expect(await right('c1', 5, ['mac-theirs'])).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
+        expect(await store.attempt({ userId: other, challengeId: 'c1', codeDigests: ['mac-mine'], maxAttempts: 5, failures: POLICY })).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
+        expect(await right('c1', 5, ['mac-mine'])).to.deep.include({ status: 'accepted' });
       } finally {
         await store.deleteUser(other);
       }
     });
 
-    it('counts consecutive failures per user across challenges; a consume clears them', async () => {
-      await issue('c1');
+    it('counts consecutive failures per user across challenges; a right code clears them', async () => {
+      await issueArmed('c1');
       await attempt('c1');
       await attempt('c1');
-      await issue('c2');
-      expect(await attempt('c2')).to.deep.include({ status: 'compare', attempts: 1, failures: 3 });
-      const { counter } = await issue('c3');
+      await issueArmed('c2');
+      expect(await attempt('c2')).to.deep.include({ status: 'wrong', attempts: 1, failures: 3 });
+      await issueArmed('c3');
       expect(await attempt('c3')).to.deep.include({ failures: 4 });
-      expect(await store.consume({ userId: user, challengeId: 'c3', counter })).to.equal(true);
-      await issue('c4');
+      expect(await right('c3')).to.deep.include({ status: 'accepted' });
+      await issueArmed('c4');
       expect(await attempt('c4')).to.deep.include({ failures: 1 });
     });
 
     it('makes the next attempt wait after backoffAfter failures, and locks after lockAfter', async () => {
       const policy: FailurePolicy = { backoffAfter: 2, lockAfter: 3, lockMs: 5_000, baseDelayMs: 1_000, memoryMs: LONG };
-      await issue('c1');
-      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'compare', failures: 1 });
-      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'compare', failures: 2 });
+      await issueArmed('c1');
+      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'wrong', failures: 1 });
+      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'wrong', failures: 2 });
       const waiting = await attempt('c1', 10, policy);
       expect(waiting.status).to.equal('locked');
       expect(waiting.status === 'locked' ? waiting.retryAfterMs : 0).to.be.within(1, 1_000);
       await sleep(1_050);
-      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'compare', failures: 3 });
+      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'wrong', failures: 3 });
       const locked = await attempt('c1', 10, policy);
       expect(locked.status === 'locked' ? locked.retryAfterMs : 0).to.be.within(3_000, 5_000);
       // While locked, no code is issued either, for this login or a new one.
@@ -234,11 +271,16 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await store.reservePhoneSend({ phoneKey, sendId: 'd', budget })).to.deep.equal({ ok: true });
     });
 
-    it('reseal replaces the sealed secret only if it is still the expected one', async () => {
-      await issue('c1');
-      expect(await store.reseal({ userId: user, expected: 'stale', replacement: 'x' })).to.equal(false);
-      expect(await store.reseal({ userId: user, expected: 'sealed-1', replacement: 'sealed-2' })).to.equal(true);
-      expect(await issue('c2')).to.deep.include({ sealedSecret: 'sealed-2' });
+    it('arm re-seals the secret only if it is still the expected one', async () => {
+      const first = await issue('c1');
+      expect(await arm(first.counter, 'c1', 'mac-right', { reseal: { expected: 'stale', replacement: 'x' } })).to.equal(true);
+      expect((await issue('c2')).sealedSecret).to.equal('sealed-1');
+      const second = await issue('c3');
+      expect(await arm(second.counter, 'c3', 'mac-right', { reseal: { expected: 'sealed-1', replacement: 'sealed-2' } })).to.equal(true);
+      expect(await issue('c4')).to.deep.include({ sealedSecret: 'sealed-2' });
+      // A code that is no longer live re-seals nothing either.
+      expect(await arm(first.counter, 'c1', 'mac-right', { reseal: { expected: 'sealed-2', replacement: 'sealed-3' } })).to.equal(false);
+      expect(await issue('c5')).to.deep.include({ sealedSecret: 'sealed-2' });
     });
 
     it('answers ping', async () => {

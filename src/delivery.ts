@@ -1,0 +1,172 @@
+import { randomBytes } from 'node:crypto';
+import { SmsOtpError, SmsSendError, type SmsOtpErrorCode } from './errors.js';
+import type { SmsOtpEventEmitter, SmsOtpEvents } from './events.js';
+import { hotpCode } from './hotp.js';
+import type { ChallengeNumbers } from './options.js';
+import { normalizePhoneNumber, phoneNumberRegion } from './phone.js';
+import type { SecretSealer } from './secrets.js';
+import { redactPhoneNumber, type SmsSender } from './sender.js';
+import type { IssueResult, OtpStore, ResendResult, SendBudget } from './store.js';
+
+/** What a `beforeSend` hook is told about the send it may refuse. */
+export interface SendContext {
+  userId: string;
+  /** E.164, the full number: the hook may need it for a risk check. Never log it. */
+  phoneNumber: string;
+  /** ISO 3166-1 alpha-2 region of the number, when it has exactly one. */
+  region: string | undefined;
+  kind: 'start' | 'resend';
+}
+
+/** What makes one user's code: who they are and where the text goes. */
+export interface Recipient {
+  userId: string;
+  /** E.164, e.g. `+4512345678` (single spaces or hyphens between digits are tolerated). */
+  phoneNumber: string;
+}
+
+/** What the send side shares with {@link OtpChallenges}. */
+export interface DeliveryParts {
+  store: OtpStore;
+  sender: SmsSender;
+  sealer: SecretSealer;
+  events: SmsOtpEventEmitter;
+  numbers: Readonly<ChallengeNumbers>;
+  allowedRegions: ReadonlySet<string> | undefined;
+  beforeSend: ((context: SendContext) => boolean | void | Promise<boolean | void>) | undefined;
+  phoneBudget: SendBudget;
+}
+
+type Kind = 'start' | 'resend';
+type Issued = { sendId: string; phoneKey: string; result: IssueResult | ResendResult };
+
+const MAX_USER_ID_LENGTH = 256;
+/** A string with one is not well-formed UTF-16: it has no UTF-8 form, so no Redis key. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The send side of a challenge, in the order a send goes through it: the checks
+ * before anything is stored, the user's step in the store, the phone number's
+ * budget, arming the code, and the text. Refusals are thrown as {@link SmsOtpError}s.
+ */
+export class CodeDelivery {
+  constructor(private readonly parts: DeliveryParts) {}
+
+  /** Input, region and the app's hook, before anything is stored or sent. */
+  async check(recipient: Recipient, kind: Kind): Promise<Recipient> {
+    const { userId, phoneNumber } = checkRecipient(recipient);
+    const region = phoneNumberRegion(phoneNumber);
+    const phone = redactPhoneNumber(phoneNumber);
+    const { allowedRegions, beforeSend, events } = this.parts;
+    if (allowedRegions !== undefined && (region === undefined || !allowedRegions.has(region))) {
+      events.emit('send.throttled', { userId, phone, kind, reason: 'country' });
+      throw new SmsOtpError('COUNTRY_NOT_ALLOWED');
+    }
+    if (beforeSend !== undefined && (await beforeSend({ userId, phoneNumber, region, kind })) === false) {
+      events.emit('send.throttled', { userId, phone, kind, reason: 'before_send' });
+      throw new SmsOtpError('SEND_REFUSED');
+    }
+    return { userId, phoneNumber };
+  }
+
+  /**
+   * Runs the user's step first (it checks the user's lock, cooldown, sends and budget atomically),
+   * then takes one send from the phone number's budget; if that is spent, the user's step is given
+   * back and the send refused. In this order a request refused for the user's own reasons never
+   * holds a slot of the number's budget, not even for a moment.
+   */
+  async withPhoneBudget<R extends IssueResult | ResendResult>(
+    ref: { userId: string; challengeId: string; phoneNumber: string; kind: Kind },
+    step: (sendId: string) => Promise<R>,
+  ): Promise<{ sendId: string; phoneKey: string; result: R }> {
+    const { store, sealer, events, phoneBudget } = this.parts;
+    const sendId = randomBytes(12).toString('base64url');
+    const phoneKey = sealer.phoneKey(ref.phoneNumber);
+    const result = await step(sendId);
+    if (result.status !== 'issued') return { sendId, phoneKey, result };
+    const reserved = await store.reservePhoneSend({ phoneKey, sendId, budget: phoneBudget });
+    if (!reserved.ok) {
+      await store.cancelSend({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId });
+      const retryAfterSeconds = seconds(reserved.retryAfterMs);
+      events.emit('send.throttled', { userId: ref.userId, phone: redactPhoneNumber(ref.phoneNumber), kind: ref.kind, reason: 'phone_budget', retryAfterSeconds });
+      throw new SmsOtpError('SEND_THROTTLED', undefined, { retryAfterSeconds });
+    }
+    return { sendId, phoneKey, result };
+  }
+
+  /**
+   * Turns the store's answer into a refusal, or computes the code (HOTP of the
+   * secret and the new counter), arms it in the store with its MAC and sends it.
+   */
+  async deliver(ref: { userId: string; challengeId: string; phoneNumber: string; kind: Kind; sends?: number }, { sendId, phoneKey, result }: Issued): Promise<void> {
+    const { userId, challengeId, kind } = ref;
+    const { store, sender, sealer, events, numbers } = this.parts;
+    const phone = redactPhoneNumber(ref.phoneNumber);
+    const refuse = (code: SmsOtpErrorCode, reason: SmsOtpEvents['send.throttled']['reason'] | undefined, retryAfterMs?: number): never => {
+      const retryAfterSeconds = retryAfterMs === undefined ? undefined : seconds(retryAfterMs);
+      if (reason !== undefined) events.emit('send.throttled', { userId, phone, kind, reason, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
+      throw new SmsOtpError(code, undefined, retryAfterSeconds === undefined ? {} : { retryAfterSeconds });
+    };
+    switch (result.status) {
+      case 'locked': return refuse('LOCKED', 'locked', result.retryAfterMs);
+      case 'over_budget': return refuse('SEND_THROTTLED', 'user_budget', result.retryAfterMs);
+      case 'cooldown': return refuse('RESEND_COOLDOWN', 'cooldown', result.retryAfterMs);
+      case 'send_limit': return refuse('SEND_LIMIT', 'send_limit');
+      case 'exhausted': return refuse('CHALLENGE_EXHAUSTED', undefined);
+      case 'no_challenge': return refuse('NO_PENDING_LOGIN', undefined);
+      case 'issued': break;
+    }
+    events.emit('challenge.issued', { userId, phone, challengeId, kind, sends: ref.sends ?? 0 });
+    let handedToSender = false;
+    try {
+      const secret = sealer.open(userId, result.sealedSecret);
+      const code = hotpCode(secret, result.counter, numbers.digits);
+      // Sealed under an older key: re-sealed under the current one as the code is armed, so the old key can be retired.
+      const reseal = sealer.isStale(result.sealedSecret) ? { expected: result.sealedSecret, replacement: sealer.seal(userId, secret) } : undefined;
+      secret.fill(0);
+      // A code replaced meanwhile (a newer login or resend of the same user) is not armed, so it can
+      // never be accepted; it is sent all the same, as it was counted in the budgets like any other.
+      await store.arm({ userId, challengeId, counter: result.counter, codeDigest: sealer.codeDigest(userId, challengeId, code), ...(reseal === undefined ? {} : { reseal }) });
+      handedToSender = true;
+      await sender.send({ to: ref.phoneNumber, code, ttlSeconds: numbers.codeTtlSeconds });
+    } catch (err) {
+      // Only a text that surely did not go out is given back (the code withdrawn, the sends, budgets
+      // and cooldown returned) so the user can simply try again: a failure before the sender was
+      // called, a sender's own refusal of its input, or an SmsSendError that says it was not sent.
+      // Anything else (a timeout, a plain Error from a custom sender) may have reached the phone and
+      // stays counted with its code live: refunding it would make every send free while it fails.
+      const surelyNotSent = !handedToSender
+        || (err instanceof SmsSendError ? !err.mayHaveBeenSent : err instanceof SmsOtpError && err.code !== 'SEND_FAILED');
+      if (surelyNotSent) {
+        await store.cancelSend({ userId, challengeId, counter: result.counter, sendId }).catch(() => undefined);
+        await store.releasePhoneSend({ phoneKey, sendId }).catch(() => undefined);
+      }
+      const failure = err instanceof SmsOtpError ? err : new SmsOtpError('SEND_FAILED', undefined, { cause: err });
+      events.emit('sms.failed', {
+        userId, phone, challengeId, kind, reason: failure.code, counted: !surelyNotSent,
+        retryable: failure instanceof SmsSendError ? failure.retryable : false,
+        ...(failure instanceof SmsSendError && failure.providerCode !== undefined ? { providerCode: failure.providerCode } : {}),
+      });
+      throw failure;
+    }
+    events.emit('sms.sent', { userId, phone, challengeId, kind });
+  }
+}
+
+/** Milliseconds as whole seconds to wait, at least 1. */
+export function seconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
+export function checkUserId(userId: unknown): string {
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > MAX_USER_ID_LENGTH || LONE_SURROGATE.test(userId)) {
+    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: a user id must be a non-empty, well-formed string of at most ${MAX_USER_ID_LENGTH} characters (convert numeric ids with String())`);
+  }
+  return userId;
+}
+
+function checkRecipient(recipient: Recipient): Recipient {
+  const userId = checkUserId(recipient.userId);
+  // Checked before anything is stored or sent; senders get the canonical E.164 form.
+  return { userId, phoneNumber: normalizePhoneNumber(recipient.phoneNumber).e164 };
+}

@@ -1,0 +1,87 @@
+import { expect } from 'chai';
+import crypto from 'node:crypto';
+import { syncBuiltinESMExports } from 'node:module';
+import { OtpChallenges } from '../src/challenge.js';
+import { SecretSealer } from '../src/secrets.js';
+import { OutboxSender } from '../src/senders/outbox.js';
+import type { AttemptInput, OtpStore } from '../src/store.js';
+import { MemoryOtpStore } from '../src/stores/memory.js';
+import { codeIn, TEST_KEY } from './helpers/app.js';
+
+/** A MemoryOtpStore that keeps what each attempt() was given. */
+function recording(): { store: OtpStore; attempts: AttemptInput[] } {
+  const inner = new MemoryOtpStore();
+  const attempts: AttemptInput[] = [];
+  const store = Object.create(inner) as OtpStore;
+  store.attempt = (input) => { attempts.push(input); return inner.attempt(input); };
+  return { store, attempts };
+}
+
+async function started(store: OtpStore) {
+  const sender = new OutboxSender();
+  const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY });
+  const { challengeId } = await challenges.start({ userId: 'u', phoneNumber: '+4512345678' });
+  const code = codeIn(sender.lastTo('+4512345678')?.text);
+  return { challenges, challengeId, code, wrong: code === '000000' ? '111111' : '000000' };
+}
+
+describe('Codes: compared as keyed MACs, in constant time', () => {
+  it('the store is handed the MAC of the submitted code, never the code', async () => {
+    const { store, attempts } = recording();
+    const { challenges, challengeId, code, wrong } = await started(store);
+    await challenges.verify({ userId: 'u', challengeId, code: wrong });
+    expect((await challenges.verify({ userId: 'u', challengeId, code })).ok).to.equal(true);
+    const sealer = new SecretSealer(TEST_KEY);
+    expect(attempts.map((a) => a.codeDigests)).to.deep.equal([sealer.codeDigests('u', challengeId, wrong), sealer.codeDigests('u', challengeId, code)]);
+    for (const { codeDigests } of attempts) {
+      for (const digest of codeDigests) {
+        expect(digest).to.match(/^[A-Za-z0-9_-]{43}$/);
+        expect(digest).to.not.include(code);
+        expect(digest).to.not.include(wrong);
+      }
+    }
+  });
+
+  it('a MAC is bound to its key, user, challenge and code', () => {
+    const sealer = new SecretSealer(TEST_KEY);
+    const mac = sealer.codeDigest('u', 'c1', '123456');
+    expect(sealer.codeDigest('u', 'c1', '123456')).to.equal(mac);
+    expect(new SecretSealer('b'.repeat(64)).codeDigest('u', 'c1', '123456')).to.not.equal(mac);
+    expect(sealer.codeDigest('v', 'c1', '123456')).to.not.equal(mac);
+    expect(sealer.codeDigest('u', 'c2', '123456')).to.not.equal(mac);
+    expect(sealer.codeDigest('u', 'c1', '123457')).to.not.equal(mac);
+    // The user id is length-prefixed: no two (user, challenge) pairs run together.
+    expect(sealer.codeDigest('u|c', '1', '123456')).to.not.equal(sealer.codeDigest('u', 'c|1', '123456'));
+  });
+
+  it('with several keys, the submitted code is MACed under each, current key first', () => {
+    const sealer = new SecretSealer([{ id: 'new', key: 'b'.repeat(64) }, { id: 'old', key: TEST_KEY }]);
+    expect(sealer.codeDigests('u', 'c', '123456')).to.deep.equal([
+      new SecretSealer('b'.repeat(64)).codeDigest('u', 'c', '123456'),
+      new SecretSealer(TEST_KEY).codeDigest('u', 'c', '123456'),
+    ]);
+  });
+
+  describe('MemoryOtpStore compares MACs with crypto.timingSafeEqual', () => {
+    const original = crypto.timingSafeEqual;
+    let calls = 0;
+    before(() => {
+      // Replace the builtin for the named imports too, so the test sees what the store calls.
+      crypto.timingSafeEqual = (a, b) => { calls++; return original(a, b); };
+      syncBuiltinESMExports();
+    });
+    after(() => {
+      crypto.timingSafeEqual = original;
+      syncBuiltinESMExports();
+    });
+
+    it('for a wrong and for a right code', async () => {
+      const { challenges, challengeId, code, wrong } = await started(new MemoryOtpStore());
+      calls = 0;
+      expect((await challenges.verify({ userId: 'u', challengeId, code: wrong })).ok).to.equal(false);
+      expect(calls).to.equal(1);
+      expect((await challenges.verify({ userId: 'u', challengeId, code })).ok).to.equal(true);
+      expect(calls).to.equal(2);
+    });
+  });
+});
