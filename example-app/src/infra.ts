@@ -139,14 +139,15 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
  * used, so all instances share it). Over it: 429 with `Retry-After`. If the
  * limiter's store fails, the request is refused (503): login routes fail closed.
  */
-export function perIpLimit(redis: RedisConnection | undefined, perMinute: number, name: string): RequestHandler {
-  if (perMinute === 0) return (_req, _res, next) => next();
+export function perIpLimit(redis: RedisConnection | undefined, perMinute: number, name: string): RequestHandler[] {
+  // Turned off: no middleware at all (a route takes the list as it takes one handler).
+  if (perMinute === 0) return [];
   const options = { keyPrefix: `example-app:rl:${name}`, points: perMinute, duration: 60 };
   // With useRedisPackage, consume() is one EVAL on one key: it runs on a cluster client as well.
   const limiter: RateLimiterAbstract = redis !== undefined
     ? new RateLimiterRedis({ ...options, storeClient: redis.client, useRedisPackage: true })
     : new RateLimiterMemory(options);
-  return (req: Request, res: Response, next: NextFunction) => {
+  return [(req: Request, res: Response, next: NextFunction) => {
     limiter.consume(req.ip ?? 'unknown').then(
       () => next(),
       (rejection: unknown) => {
@@ -159,5 +160,5 @@ export function perIpLimit(redis: RedisConnection | undefined, perMinute: number
         res.status(503).json({ error: 'service_unavailable', message: 'The rate limiter is unavailable.' });
       },
     );
-  };
+  }];
 }

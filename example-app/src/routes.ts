@@ -49,7 +49,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     return res.send(loginPage(token(req), takeFlash(req)));
   });
 
-  app.post('/login', limit('login'), protect, (req: Request, res: Response, next: NextFunction) => {
+  app.post('/login', ...limit('login'), protect, (req: Request, res: Response, next: NextFunction) => {
     passport.authenticate('local', { session: false }, (err: unknown, user: User | false, _info: unknown, status?: number) => {
       if (err) return next(err);
       if (user) {
@@ -77,7 +77,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     return res.send(codePage(token(req), digits, undefined, req.query.sent === '1' ? 'A new code is on its way.' : undefined));
   });
 
-  app.post('/login/otp', limit('otp'), protect, (req: Request, res: Response, next: NextFunction) => {
+  app.post('/login/otp', ...limit('otp'), protect, (req: Request, res: Response, next: NextFunction) => {
     passport.authenticate('sms-otp', (err: unknown, user: User | false, info: SmsOtpFailure | undefined, status?: number) => {
       if (err) return next(err);
       if (!user) {
@@ -104,7 +104,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     })(req, res, next);
   });
 
-  app.post('/login/otp/resend', limit('resend'), protect, smsOtp.resend(), (req: Request, res: Response) => {
+  app.post('/login/otp/resend', ...limit('resend'), protect, smsOtp.resend(), (req: Request, res: Response) => {
     if (wantsJson(req)) return res.json({ status: 'otp_sent' });
     return res.redirect(303, '/login/otp?sent=1');
   }, (err: unknown, req: Request, res: Response, next: NextFunction) => {
