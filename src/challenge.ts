@@ -168,6 +168,7 @@ export class OtpChallenges {
       return { ok: false, error: smsOtpFailure(code, undefined, shown) };
     };
     if (!isWellFormedCode(input.code, this.numbers.digits)) return failed('CODE_MALFORMED');
+    if (typeof userId !== 'string' || typeof challengeId !== 'string') return failed('NO_PENDING_LOGIN');
     const maxAttempts = this.numbers.maxAttempts;
     const codeDigests = this.sealer.codeDigests(userId, challengeId, input.code);
     const attempt = await this.store.attempt({ userId, challengeId, codeDigests, maxAttempts, failures: this.failurePolicy });

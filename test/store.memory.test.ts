@@ -7,6 +7,22 @@ storeContract('MemoryOtpStore', async () => {
   return { store, close: async () => store.close() };
 });
 
+describe('MemoryOtpStore: a code lives no longer than its secret', () => {
+  it('a live, armed code whose secret-and-counter entry is gone is refused as no challenge', async () => {
+    const store = new MemoryOtpStore();
+    try {
+      await store.issue({ userId: 'u', challengeId: 'c', sendId: 's', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 0, lockAfter: 10, userBudget: { max: 5, windowMs: 900_000 } });
+      expect(await store.arm({ userId: 'u', challengeId: 'c', counter: 1, codeDigest: 'mac-right' })).to.equal(true);
+      // No public way to lose only the secret (deleteUser drops everything); reach into the map as a crash or a bug might.
+      (store as unknown as { hotp: Map<string, unknown> }).hotp.delete('u');
+      const policy = { backoffAfter: 5, lockAfter: 10, lockMs: 900_000, baseDelayMs: 1000, memoryMs: 86_400_000 };
+      expect(await store.attempt({ userId: 'u', challengeId: 'c', codeDigests: ['mac-right'], maxAttempts: 5, failures: policy })).to.deep.equal({ status: 'no_challenge' });
+    } finally {
+      store.close();
+    }
+  });
+});
+
 describe('MemoryOtpStore: bounded memory', () => {
   it('sweeps expired challenges, codes and cooldowns; keeps secrets and counters', async () => {
     let now = 1_000_000;

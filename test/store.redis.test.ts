@@ -19,6 +19,24 @@ storeContract('RedisOtpStore on node-redis 6', async () => {
   return { store: new RedisOtpStore(client, { prefix: uniquePrefix('contract6') }), close: async () => { await client.close(); } };
 });
 
+describe('RedisOtpStore: a code lives no longer than its secret', () => {
+  it('a live, armed code whose secret-and-counter hash is gone is refused as no challenge', async () => {
+    const client = await connectRedis();
+    try {
+      const store = new RedisOtpStore(client, { prefix: uniquePrefix('orphan') });
+      const issued = await store.issue({ userId: 'u', challengeId: 'c', sendId: 's', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 0, lockAfter: 10, userBudget: { max: 5, windowMs: 900_000 } });
+      expect(issued.status).to.equal('issued');
+      expect(await store.arm({ userId: 'u', challengeId: 'c', counter: 1, codeDigest: 'mac-right' })).to.equal(true);
+      await client.del(store.keysOf('u').hotp);
+      const policy = { backoffAfter: 5, lockAfter: 10, lockMs: 900_000, baseDelayMs: 1000, memoryMs: 86_400_000 };
+      expect(await store.attempt({ userId: 'u', challengeId: 'c', codeDigests: ['mac-right'], maxAttempts: 5, failures: policy })).to.deep.equal({ status: 'no_challenge' });
+      await store.deleteUser('u');
+    } finally {
+      await client.quit();
+    }
+  });
+});
+
 describe('RedisOtpStore: keys', () => {
   it('puts all of a user\'s keys under one hash tag, braces in the id escaped', () => {
     const store = new RedisOtpStore({ eval: async () => 1, evalSha: async () => 1 }, { prefix: 'p' });

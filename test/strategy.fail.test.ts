@@ -69,6 +69,16 @@ describe('SmsOtpStrategy: fail', () => {
     });
   }
 
+  it('OtpChallenges#verify called directly with a user or challenge id that is not a string: NO_PENDING_LOGIN, no store call, no throw', async () => {
+    const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY });
+    for (const ids of [{ userId: undefined, challengeId: 'c' }, { userId: 'u1', challengeId: 42 }, { userId: { toString: () => 'u1' }, challengeId: 'c' }]) {
+      const result = await challenges.verify({ ...(ids as unknown as { userId: string; challengeId: string }), code: rightCode });
+      expect(result.ok).to.equal(false);
+      expect(result.ok ? undefined : result.error.code).to.equal('NO_PENDING_LOGIN');
+    }
+    expect(store.calls).to.equal(0);
+  });
+
   for (const [name, body] of [['no body', undefined], ['a string body', 'code=123456'], ['an array body', ['123456']], ['null', null]] as const) {
     it(`${name}: fail() with CODE_MALFORMED`, async () => {
       expect(await failure(body)).to.deep.include({ code: 'CODE_MALFORMED', status: 400 });
