@@ -176,6 +176,9 @@ export class OtpChallenges {
       case 'accepted':
         this.events.emit('verify.succeeded', { userId, challengeId, attempts: attempt.attempts });
         return ACCEPTED;
+      case 'unknown_key':
+        // A server fault, not the user's: thrown (a 500 through Passport's error()), and not counted as a failure.
+        throw new SmsOtpError('SECRET_UNREADABLE', 'The code was armed under an encryption key this instance does not have: give every instance a new key (not first) before any instance seals with it');
       case 'no_challenge': return failed('NO_PENDING_LOGIN');
       case 'exhausted': return failed('CHALLENGE_EXHAUSTED');
       case 'locked': return failed('LOCKED', { retryAfterSeconds: seconds(attempt.retryAfterMs) });

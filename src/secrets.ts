@@ -48,7 +48,7 @@ export class SecretSealer {
   private readonly keys: ReadonlyMap<string, Buffer>;
   private readonly currentId: string;
   /** One MAC key per key, current first, derived so that no key serves two purposes. */
-  private readonly codeKeys: readonly Buffer[];
+  private readonly codeKeys: ReadonlyArray<readonly [id: string, key: Buffer]>;
   private readonly phoneHashKey: Buffer;
 
   constructor(keys: ReadonlyArray<EncryptionKey> | Uint8Array | string) {
@@ -70,9 +70,15 @@ export class SecretSealer {
     if (new Set(list.map(([id]) => id)).size !== list.length) {
       throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: encryptionKeys ids must be unique');
     }
-    this.keys = new Map(list);
+    // Every key also opens under its fingerprint, the id it had when it was given alone as
+    // `encryptionKey`: moving that key into `encryptionKeys` under a name of its own keeps
+    // what it sealed readable.
+    const byId = new Map(list);
+    for (const [, key] of list) if (!byId.has(fingerprint(key))) byId.set(fingerprint(key), key);
+    this.keys = byId;
     this.currentId = first[0];
-    this.codeKeys = list.map(([, key]) => derive('passport-sms-otp code key', key));
+    // Code MACs name their key by fingerprint, whatever id the app gives it, for the same reason.
+    this.codeKeys = list.map(([, key]) => [fingerprint(key), derive('passport-sms-otp code key', key)] as const);
     this.phoneHashKey = derive('passport-sms-otp phone key', first[1]);
   }
 
@@ -89,10 +95,12 @@ export class SecretSealer {
    * the challenge id and the code, under a key derived from the current key. Without
    * the key, the store's contents do not tell a 6-digit code (10^6 guesses would
    * otherwise undo a plain hash), and a MAC copied to another user or challenge
-   * matches nothing.
+   * matches nothing. Written `<key fingerprint>.<mac>`, so a store can tell a code
+   * armed under a key the verifying instance lacks from a wrong code.
    */
   codeDigest(userId: string, challengeId: string, code: string): string {
-    return mac(this.codeKeys[0] as Buffer, userId, challengeId, code);
+    const [id, key] = this.codeKeys[0] as readonly [string, Buffer];
+    return `${id}.${mac(key, userId, challengeId, code)}`;
   }
 
   /**
@@ -102,7 +110,7 @@ export class SecretSealer {
    * MAC's bytes, how long a comparison takes tells nothing about the code.
    */
   codeDigests(userId: string, challengeId: string, code: string): string[] {
-    return this.codeKeys.map((key) => mac(key, userId, challengeId, code));
+    return this.codeKeys.map(([id, key]) => `${id}.${mac(key, userId, challengeId, code)}`);
   }
 
   /** A fresh random secret for a user, sealed: `v1.<key id>.<iv>.<ciphertext>.<tag>`. */

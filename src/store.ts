@@ -113,7 +113,7 @@ export type ResendResult =
 export interface AttemptInput {
   userId: string;
   challengeId: string;
-  /** MACs of the submitted code, one per configured key (usually one); any may match the armed code's. */
+  /** MACs of the submitted code, `<key id>.<mac>`, one per configured key (usually one); any may match the armed code's. */
   codeDigests: readonly string[];
   maxAttempts: number;
   failures: FailurePolicy;
@@ -121,6 +121,8 @@ export interface AttemptInput {
 
 export type AttemptResult =
   | { status: 'accepted'; attempts: number }
+  /** The live code was armed under a key none of the submitted MACs used (an instance lacks a key): counted, not a user failure. */
+  | { status: 'unknown_key'; attempts: number }
   | { status: 'wrong'; attempts: number; failures: number }
   | { status: 'no_challenge' }
   | { status: 'exhausted' }

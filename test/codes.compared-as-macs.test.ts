@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import { OtpChallenges } from '../src/challenge.js';
+import { SmsOtpError } from '../src/errors.js';
 import { SecretSealer } from '../src/secrets.js';
 import { OutboxSender } from '../src/senders/outbox.js';
 import type { AttemptInput, OtpStore } from '../src/store.js';
@@ -35,9 +36,11 @@ describe('Codes: compared as keyed MACs, in constant time', () => {
     expect(attempts.map((a) => a.codeDigests)).to.deep.equal([sealer.codeDigests('u', challengeId, wrong), sealer.codeDigests('u', challengeId, code)]);
     for (const { codeDigests } of attempts) {
       for (const digest of codeDigests) {
-        expect(digest).to.match(/^[A-Za-z0-9_-]{43}$/);
-        expect(digest).to.not.include(code);
-        expect(digest).to.not.include(wrong);
+        // `<key id>.<HMAC-SHA256, base64url>`: the key id is the key's fingerprint when no id was given.
+        expect(digest).to.match(/^k[0-9a-f]{8}\.[A-Za-z0-9_-]{43}$/);
+        const mac = digest.split('.')[1];
+        expect(mac).to.not.include(code);
+        expect(mac).to.not.include(wrong);
       }
     }
   });
@@ -56,10 +59,35 @@ describe('Codes: compared as keyed MACs, in constant time', () => {
 
   it('with several keys, the submitted code is MACed under each, current key first', () => {
     const sealer = new SecretSealer([{ id: 'new', key: 'b'.repeat(64) }, { id: 'old', key: TEST_KEY }]);
-    expect(sealer.codeDigests('u', 'c', '123456')).to.deep.equal([
-      new SecretSealer('b'.repeat(64)).codeDigest('u', 'c', '123456'),
-      new SecretSealer(TEST_KEY).codeDigest('u', 'c', '123456'),
+    const macOf = (digest: string): string => digest.split('.')[1] as string;
+    const digests = sealer.codeDigests('u', 'c', '123456');
+    // Named by the keys' fingerprints, not the ids the app gave them.
+    expect(digests.map((d) => d.split('.')[0])).to.deep.equal([new SecretSealer('b'.repeat(64)), new SecretSealer(TEST_KEY)].map((one) => one.codeDigest('u', 'c', '123456').split('.')[0]));
+    expect(digests.map(macOf)).to.deep.equal([
+      macOf(new SecretSealer('b'.repeat(64)).codeDigest('u', 'c', '123456')),
+      macOf(new SecretSealer(TEST_KEY).codeDigest('u', 'c', '123456')),
     ]);
+    expect(sealer.codeDigest('u', 'c', '123456')).to.equal(digests[0]);
+  });
+
+  it('key rotation across instances: codes armed under either key check where the key is known; where it is not, a server error, not a user failure', async () => {
+    const store = new MemoryOtpStore();
+    const sender = new OutboxSender();
+    const newKey = 'c'.repeat(64);
+    const old = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY });
+    const rotated = new OtpChallenges({ store, sender, encryptionKeys: [{ id: 'next', key: newKey }, { id: 'current', key: TEST_KEY }] });
+    const codeFrom = async (by: OtpChallenges, userId: string) => {
+      const { challengeId } = await by.start({ userId, phoneNumber: '+4512345678' });
+      return { challengeId, code: codeIn(sender.lastTo('+4512345678')?.text) };
+    };
+    // Armed by an instance that does not know the new key yet: the rotated instance checks it.
+    const a = await codeFrom(old, 'ua');
+    expect((await rotated.verify({ userId: 'ua', challengeId: a.challengeId, code: a.code })).ok).to.equal(true);
+    // Armed under the new key: an instance without it refuses loudly and counts no failure against the user.
+    const b = await codeFrom(rotated, 'ub');
+    const refused = await old.verify({ userId: 'ub', challengeId: b.challengeId, code: b.code }).then(() => undefined, (err: unknown) => err);
+    expect(refused).to.be.instanceOf(SmsOtpError).with.property('code', 'SECRET_UNREADABLE');
+    expect((await rotated.verify({ userId: 'ub', challengeId: b.challengeId, code: b.code })).ok).to.equal(true);
   });
 
   describe('MemoryOtpStore compares MACs with crypto.timingSafeEqual', () => {

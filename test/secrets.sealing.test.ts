@@ -50,6 +50,16 @@ describe('Secrets: AES-256-GCM sealing with key ids', () => {
     expect(() => dropped.open('alice', sealedOld)).to.throw(SmsOtpError, /key id/);
   });
 
+  it('a key first given alone (encryptionKey) keeps opening what it sealed once it moves into encryptionKeys under an id', () => {
+    const oldKey = randomBytes(32);
+    const sealedAlone = new SecretSealer(oldKey).seal('alice', secret);
+    const rotated = new SecretSealer([{ id: 'new', key: randomBytes(32) }, { id: 'legacy', key: oldKey }]);
+    expect(rotated.open('alice', sealedAlone).equals(secret)).to.equal(true);
+    expect(rotated.isStale(sealedAlone)).to.equal(true);
+    // And a code armed before the move is MACed under the same name after it.
+    expect(rotated.codeDigests('alice', 'c', '123456')).to.include(new SecretSealer(oldKey).codeDigest('alice', 'c', '123456'));
+  });
+
   it('reads keys as bytes, 64 hex characters or base64, and nothing else', () => {
     const key = randomBytes(32);
     expect(parseEncryptionKey(key.toString('hex')).equals(key)).to.equal(true);

@@ -37,7 +37,7 @@ describe('SmsOtpStrategy: error', () => {
     expect(outcome.kind).to.equal('error');
   });
 
-  it('a key dropped from the configuration: its codes fail (never succeed), its secrets cannot make new ones', async () => {
+  it('a key dropped from the configuration: its codes are error(SECRET_UNREADABLE) (never success, not the user\'s failure), its secrets make no new codes', async () => {
     const store = new MemoryOtpStore();
     const sender = new OutboxSender();
     const before = new OtpChallenges({ store, sender, encryptionKey: 'b'.repeat(64) });
@@ -45,8 +45,8 @@ describe('SmsOtpStrategy: error', () => {
     const code = /\d{6}/.exec(sender.lastTo('+4512345678')?.text ?? '')?.[0];
     const after = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY });
     const outcome = await runStrategy(new SmsOtpStrategy({ challenges: after, loadUser: () => ({ id: 'u1' }) }), fakeRequest({ code }, { smsOtp: { userId: 'u1', challengeId, startedAtMs: 0, expiresAtMs } }));
-    expect(outcome).to.deep.include({ kind: 'fail' });
-    expect((outcome as { challenge: { code: string } }).challenge.code).to.equal('CODE_WRONG');
+    expect(outcome.kind).to.equal('error');
+    expect((outcome as { error: SmsOtpError }).error.code).to.equal('SECRET_UNREADABLE');
     const refused = await after.start({ userId: 'u1', phoneNumber: '+4512345678' }).then(() => undefined, (err: unknown) => err);
     expect(refused).to.be.instanceOf(SmsOtpError);
     expect((refused as SmsOtpError).code).to.equal('SECRET_UNREADABLE');

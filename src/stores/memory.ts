@@ -139,11 +139,17 @@ export class MemoryOtpStore implements OtpStore {
     if (challenge.attempts > input.maxAttempts) return { status: 'exhausted' };
     const code = this.codes.get(input.userId);
     const live = code !== undefined && code.expiresAtMs > now && code.challengeId === input.challengeId;
-    if (live && code.digest !== undefined && input.codeDigests.some((digest) => digestsEqual(code.digest as Buffer, digest))) {
-      this.codes.delete(input.userId);
-      this.challenges.delete(input.userId);
-      this.failures.delete(input.userId);
-      return { status: 'accepted', attempts: challenge.attempts };
+    if (live && code.digest !== undefined) {
+      const stored = code.digest;
+      if (input.codeDigests.some((digest) => digestsEqual(stored, digest))) {
+        this.codes.delete(input.userId);
+        this.challenges.delete(input.userId);
+        this.failures.delete(input.userId);
+        return { status: 'accepted', attempts: challenge.attempts };
+      }
+      // Armed under a key this instance does not have: a configuration error, not the user's failure.
+      const keyId = stored.subarray(0, stored.indexOf('.') + 1).toString();
+      if (!input.codeDigests.some((digest) => digest.startsWith(keyId))) return { status: 'unknown_key', attempts: challenge.attempts };
     }
     const failures = previous.count + 1;
     const delay = failureDelayMs(failures, input.failures);

@@ -88,7 +88,7 @@ return 1
 
 // KEYS: challenge, code, hotp, failures.
 // ARGV: challenge id, max attempts, backoff after, lock after, lock ms, base delay ms, failure memory ms,
-// then the submitted code's MACs (one per configured key).
+// then the submitted code's MACs (one per configured key, each `<key id>.<mac>`).
 // Count, compare and consume in one step: the attempt is counted before the comparison, a match ends
 // the challenge at once (exactly one of many concurrent right codes wins), and anything else is
 // recorded as a user failure. Only MACs are compared; nobody without the key can choose their bytes,
@@ -104,12 +104,17 @@ if attempts > tonumber(ARGV[2]) then return {'exhausted'} end
 local code = redis.call('HMGET', KEYS[2], 'challenge', 'digest')
 local live = code[1] == ARGV[1]
 if live and code[2] then
+  local key_id = string.match(code[2], '^[^.]*%.')
+  local known = key_id == nil
   for i = 8, #ARGV do
     if ARGV[i] == code[2] then
       redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
       return {'accepted', attempts}
     end
+    if key_id and string.sub(ARGV[i], 1, #key_id) == key_id then known = true end
   end
+  -- Armed under a key this instance does not have: a configuration error, not the user's failure.
+  if not known then return {'unknown_key', attempts} end
 end
 local failures = tonumber(f[1] or '0') + 1
 local backoff_after, lock_after, lock_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])

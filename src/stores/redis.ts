@@ -122,6 +122,7 @@ export class RedisOtpStore implements OtpStore {
     ]));
     switch (str(status)) {
       case 'accepted': return { status: 'accepted', attempts: int(a) };
+      case 'unknown_key': return { status: 'unknown_key', attempts: int(a) };
       case 'wrong': return { status: 'wrong', attempts: int(a), failures: int(b) };
       case 'expired': return { status: 'expired', attempts: int(a), failures: int(b) };
       case 'locked': return { status: 'locked', retryAfterMs: int(a) };
