@@ -186,7 +186,7 @@ export function formatReport(report: Report): string {
     ...notes,
     '',
     `MemoryOtpStore: ${m.users.toLocaleString('en')} users, ${m.challenges.toLocaleString('en')} challenges: heap ${mb(m.heapBeforeBytes)} before, ${mb(m.heapPeakBytes)} at the peak, ${mb(m.heapAfterBytes)} after expiry and one sweep.`,
-    `HOTP: ${fixed(h.hotpPerSecond, 0)} codes/s with hotpCode() vs ${fixed(h.hmacPerSecond, 0)} bare HMAC-SHA1/s.`,
+    `HOTP: ${fixed(h.hotpPerSecond, 0)} codes/s with hotpCode() vs ${fixed(h.hmacPerSecond, 0)} bare HMAC-SHA1/s (medians of 15 interleaved pairs).`,
     '',
     pad([['target', 'wanted', 'measured', ''], ...targets.map((t) => [t.what, t.target, t.measured, t.pass ? 'PASS' : 'FAIL'])]),
     '',
