@@ -10,6 +10,7 @@ import { MemoryOtpStore } from '../src/stores/memory.js';
 import { RedisOtpStore } from '../src/stores/redis.js';
 import { buildApp, codeIn, sessionCookie, TEST_KEY } from './helpers/app.js';
 import { connectRedis, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
+import { countingStore } from './helpers/counting-store.js';
 
 const PHONE = '+4512345678';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -23,17 +24,6 @@ async function dropPrefixes(client: TestRedisClient, prefixes: readonly string[]
   }
 }
 
-/** Counts store calls, so a test can show a refusal came before anything was stored. */
-function counting(inner: OtpStore): OtpStore & { calls: number } {
-  const counted = { calls: 0 } as OtpStore & { calls: number };
-  for (const name of ['issue', 'resend', 'arm', 'attempt', 'cancelSend', 'reservePhoneSend', 'releasePhoneSend', 'deleteUser', 'ping'] as const) {
-    (counted as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
-      counted.calls++;
-      return (inner[name] as (...a: unknown[]) => unknown).apply(inner, args);
-    };
-  }
-  return counted;
-}
 
 /** The error a promise rejects with; a resolved promise fails the test. */
 async function refusal(promise: Promise<unknown>): Promise<SmsOtpError> {
@@ -76,7 +66,7 @@ describe('Attack (rules): each abuse rule, pinned by a test that fails without i
       let n = 0;
       /** A fresh user, the challenge logic on a counted store, an outbox, and the audit events. */
       function rig(numbers: Partial<ChallengeNumbers> = {}, extra: Partial<OtpChallengesOptions> = {}) {
-        const store = counting(makeStore());
+        const store = countingStore(makeStore());
         const outbox = new OutboxSender();
         const challenges = new OtpChallenges({ store, sender: outbox, encryptionKey: TEST_KEY, ...numbers, ...extra });
         const throttled: Array<SmsOtpEvents['send.throttled']> = [];

@@ -6,18 +6,8 @@ import type { OtpStore } from '../src/store.js';
 import { SmsOtpStrategy } from '../src/strategy.js';
 import { codeIn, TEST_KEY } from './helpers/app.js';
 import { fakeRequest, runStrategy } from './helpers/run-strategy.js';
+import { countingStore } from './helpers/counting-store.js';
 
-/** Counts store calls, so a test can show malformed input never reaches the store. */
-function countingStore(inner: OtpStore): OtpStore & { calls: number } {
-  const counted = { calls: 0 } as OtpStore & { calls: number };
-  for (const name of ['issue', 'resend', 'arm', 'attempt', 'cancelSend', 'reservePhoneSend', 'releasePhoneSend', 'deleteUser', 'ping'] as const) {
-    (counted as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
-      counted.calls++;
-      return (inner[name] as (...a: unknown[]) => unknown).apply(inner, args);
-    };
-  }
-  return counted;
-}
 
 const BAD_CODES: Array<[string, unknown]> = [
   ['missing', undefined],
