@@ -9,7 +9,7 @@ import type { OtpStore } from '../src/store.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
 import { RedisOtpStore } from '../src/stores/redis.js';
 import { TEST_KEY } from './helpers/app.js';
-import { connectRedis, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
+import { redisForSuite } from './helpers/redis.js';
 
 const REQUESTS = 1000;
 const IN_FLIGHT = 50;
@@ -23,15 +23,6 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
   await Promise.all(Array.from({ length: limit }, async () => {
     while (next < items.length) await work(items[next++] as T);
   }));
-}
-
-/** Deletes every key a test wrote under its own prefix. */
-async function dropPrefixes(client: TestRedisClient, prefixes: readonly string[]): Promise<void> {
-  for (const prefix of prefixes) {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
-      if (keys.length > 0) await client.del(keys);
-    }
-  }
 }
 
 /** A seeded pseudo-random sequence, so a failing script can be replayed. */
@@ -74,17 +65,11 @@ function rig(store: OtpStore, extra: Partial<OtpChallengesOptions> = {}) {
 
 describe('Attack (SMS pumping): 1 000 start requests stay within the send budgets; events match the texts', function () {
   this.timeout(60_000);
-  let client: TestRedisClient;
-  const prefixes: string[] = [];
-  before(async () => { client = await connectRedis(); });
-  after(async () => {
-    await dropPrefixes(client, prefixes);
-    await client.quit();
-  });
+  const redis = redisForSuite('pump');
 
   const stores: Array<[string, () => OtpStore]> = [
     ['MemoryOtpStore', () => new MemoryOtpStore()],
-    ['RedisOtpStore', () => new RedisOtpStore(client, { prefix: prefixes[prefixes.push(uniquePrefix('pump')) - 1] as string })],
+    ['RedisOtpStore', () => new RedisOtpStore(redis.client, { prefix: redis.prefix() })],
   ];
 
   it('the defaults under attack: 5 texts per number and per user in 15 min, 3 per login', () => {

@@ -9,21 +9,11 @@ import type { OtpStore } from '../src/store.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
 import { RedisOtpStore } from '../src/stores/redis.js';
 import { buildApp, codeIn, sessionCookie, TEST_KEY } from './helpers/app.js';
-import { connectRedis, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
+import { redisForSuite } from './helpers/redis.js';
 import { countingStore } from './helpers/counting-store.js';
 
 const PHONE = '+4512345678';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Deletes every key a test wrote under its own prefix. */
-async function dropPrefixes(client: TestRedisClient, prefixes: readonly string[]): Promise<void> {
-  for (const prefix of prefixes) {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
-      if (keys.length > 0) await client.del(keys);
-    }
-  }
-}
-
 
 /** The error a promise rejects with; a resolved promise fails the test. */
 async function refusal(promise: Promise<unknown>): Promise<SmsOtpError> {
@@ -38,13 +28,7 @@ async function refusal(promise: Promise<unknown>): Promise<SmsOtpError> {
 
 describe('Attack (rules): each abuse rule, pinned by a test that fails without it', function () {
   this.timeout(20_000);
-  let client: TestRedisClient;
-  const prefixes: string[] = [];
-  before(async () => { client = await connectRedis(); });
-  after(async () => {
-    await dropPrefixes(client, prefixes);
-    await client.quit();
-  });
+  const redis = redisForSuite('rules');
 
   it('the defaults: backoff after 5, lock after 10 for 900 s, 5 texts per user and per number per 900 s, 30 s cooldown, 3 texts per login, 5 guesses', () => {
     const { backoffAfterFailures, lockAfterFailures, lockSeconds, maxSendsPerUser, maxSendsPerPhoneNumber, sendWindowSeconds, resendCooldownSeconds, maxSendsPerChallenge, maxAttempts } = DEFAULTS;
@@ -58,7 +42,7 @@ describe('Attack (rules): each abuse rule, pinned by a test that fails without i
 
   const stores: Array<[string, () => OtpStore]> = [
     ['MemoryOtpStore', () => new MemoryOtpStore()],
-    ['RedisOtpStore', () => new RedisOtpStore(client, { prefix: prefixes[prefixes.push(uniquePrefix('rules')) - 1] as string })],
+    ['RedisOtpStore', () => new RedisOtpStore(redis.client, { prefix: redis.prefix() })],
   ];
 
   for (const [name, makeStore] of stores) {

@@ -3,7 +3,7 @@ import { OtpChallenges } from '../src/challenge.js';
 import type { SmsMessage, SmsSender } from '../src/sender.js';
 import { RedisOtpStore } from '../src/stores/redis.js';
 import { TEST_KEY } from './helpers/app.js';
-import { connectRedis, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
+import { redisForSuite } from './helpers/redis.js';
 
 const USERS = 1000;
 const PER_USER = 10;
@@ -16,15 +16,6 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
     while (next < items.length) await work(items[next++] as T);
   };
   await Promise.all(Array.from({ length: limit }, worker));
-}
-
-/** Deletes every key a test wrote under its own prefix. */
-async function dropPrefixes(client: TestRedisClient, prefixes: readonly string[]): Promise<void> {
-  for (const prefix of prefixes) {
-    for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
-      if (keys.length > 0) await client.del(keys);
-    }
-  }
 }
 
 /** A seeded shuffle, so a failing run can be repeated. */
@@ -50,19 +41,15 @@ interface Seen { result: string; right: boolean }
 
 describe('Attack (soak): 10 000 code submissions across 1 000 users at once, real Redis', function () {
   this.timeout(120_000);
-  let client: TestRedisClient;
+  const redis = redisForSuite('soak');
   let store: RedisOtpStore;
-  const prefix = uniquePrefix('soak');
   const userId = (i: number): string => `soak-${i}`;
   const phoneOf = (i: number): string => `+452${String(i).padStart(7, '0')}`;
 
-  before(async () => { client = await connectRedis(); });
-  after(async () => {
-    await dropPrefixes(client, [prefix]);
-    await client.quit();
-  });
 
   it('zero double successes, and every attempt that reached the store is counted once, in Redis and in the events', async () => {
+    const prefix = redis.prefix();
+    const client = redis.client;
     store = new RedisOtpStore(client, { prefix, commandTimeoutMs: 10_000 });
     const sender = new CodeSender();
     // Generous numbers so neither the per-user backoff nor a budget masks the counting: 10 attempts per

@@ -21,6 +21,41 @@ export function uniquePrefix(name: string): string {
   return `test-${name}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
+/** Deletes every key written under these prefixes. */
+export async function dropPrefixes(client: TestRedisClient, prefixes: readonly string[]): Promise<void> {
+  for (const prefix of prefixes) {
+    for await (const keys of client.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) {
+      if (keys.length > 0) await client.del(keys);
+    }
+  }
+}
+
+/**
+ * One Redis client for a describe block (connected in `before`, closed in `after`) and fresh key
+ * prefixes for its stores; every key written under them is deleted in `after`.
+ */
+export function redisForSuite(name: string): { readonly client: TestRedisClient; prefix(): string } {
+  let client: TestRedisClient | undefined;
+  const prefixes: string[] = [];
+  before(async () => { client = await connectRedis(); });
+  after(async () => {
+    if (client === undefined) return;
+    await dropPrefixes(client, prefixes);
+    await client.quit();
+  });
+  return {
+    get client(): TestRedisClient {
+      if (client === undefined) throw new Error('redisForSuite: the client connects in before()');
+      return client;
+    },
+    prefix(): string {
+      const prefix = uniquePrefix(name);
+      prefixes.push(prefix);
+      return prefix;
+    },
+  };
+}
+
 export { freePort } from './process.js';
 
 function pings(port: number): Promise<boolean> {
