@@ -16,6 +16,7 @@ const hmac = (algorithm: string, key: Uint8Array, message: Uint8Array): Uint8Arr
  * test vectors (test/hotp.rfc4226.test.ts) hold this to otpauth's behaviour.
  */
 export function hotpCode(secret: Uint8Array, counter: number, digits: number): string {
+  if (!(secret instanceof Uint8Array) || secret.length === 0) throw new TypeError('HOTP secret must be a non-empty Uint8Array (or Buffer)');
   if (!Number.isSafeInteger(counter) || counter < 0) throw new RangeError('HOTP counter must be a non-negative safe integer');
   const view: Pick<Secret, 'bytes'> = { bytes: secret };
   return HOTP.generate({ secret: view as Secret, algorithm: 'SHA1', digits, counter, hmac });

@@ -32,8 +32,11 @@ describe('HOTP: RFC 4226 Appendix D', () => {
     expect(hotpCode(SECRET, 1, 10)).to.equal('1094287082');
   });
 
-  it('refuses a negative or fractional counter', () => {
+  it('refuses a negative or fractional counter, and a secret that is not bytes', () => {
     expect(() => hotpCode(SECRET, -1, 6)).to.throw(RangeError);
     expect(() => hotpCode(SECRET, 1.5, 6)).to.throw(RangeError);
+    // The secret's bytes go to otpauth as they are: anything but bytes is refused, not hashed as text.
+    expect(() => hotpCode('12345678901234567890' as unknown as Uint8Array, 0, 6)).to.throw(TypeError);
+    expect(() => hotpCode(new Uint8Array(0), 0, 6)).to.throw(TypeError);
   });
 });
