@@ -9,6 +9,7 @@ import { createInfrastructure, type Infrastructure } from './infra.js';
 import { messagePage } from './pages.js';
 import { mountRoutes } from './routes.js';
 import { mountBenchRoutes } from './bench-routes.js';
+import { sessionId } from './sessions.js';
 import { UserDirectory, type User } from './users.js';
 
 export interface ExampleApp {
@@ -102,6 +103,7 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
     name: 'sid',
     secret: config.sessionSecret,
     store: infra.sessionStore,
+    genid: sessionId,
     resave: false,
     saveUninitialized: false,
     cookie: { httpOnly: true, sameSite: 'lax', secure: config.production },

@@ -5,6 +5,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { GatewayApiSender, MemoryOtpStore, OutboxSender, RedisOtpStore, type OtpStore, type SmsSender } from 'passport-sms-otp';
 import type { AppConfig } from './config.js';
+import { fewerLoginWrites } from './sessions.js';
 
 export type RedisClient = ReturnType<typeof createClient>;
 export type RedisClusterClient = ReturnType<typeof createCluster>;
@@ -103,7 +104,8 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
   const memoryStore = redis === undefined ? new MemoryOtpStore() : undefined;
   const otpStore: OtpStore = redis !== undefined ? new RedisOtpStore(redis.client) : (memoryStore as MemoryOtpStore);
   // connect-redis 9 takes a cluster client too: a session is one key (GET, SET EX, EXPIRE, DEL).
-  const sessionStore: session.Store = redis !== undefined ? new RedisStore({ client: redis.client, prefix: 'example-app:sess:' }) : new session.MemoryStore();
+  // A login costs one session write and no wait for the old session's DEL (see sessions.ts).
+  const sessionStore: session.Store = fewerLoginWrites(redis !== undefined ? new RedisStore({ client: redis.client, prefix: 'example-app:sess:' }) : new session.MemoryStore());
 
   let sender: SmsSender;
   let outbox: OutboxSender | undefined;

@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import type session from 'express-session';
+
+// Two costs of express-session that every login pays, taken off the code step's hot path. Both
+// keep express-session's behaviour as it is seen from outside: the same ids, the same stored data.
+
+/** As express-session's default generator (uid-safe): 24 random bytes, 32 base64url characters. */
+const ID_BYTES = 24;
+const IDS_PER_DRAW = 128;
+let pool = Buffer.alloc(0);
+let offset = 0;
+
+/**
+ * A session id for express-session's `genid`: 24 bytes of `crypto.randomBytes`, as the default,
+ * but drawn 128 ids at a time. Each draw is a call into OpenSSL's CSPRNG that costs as much as the
+ * rest of a regenerate (about 5 µs, measured with a CPU profile under `npm run bench`), and every
+ * login regenerates its session twice. No byte is handed out twice; the next ids sit in this
+ * process's memory until used, as they do in Node's own `crypto.randomUUID()` cache.
+ */
+export function sessionId(): string {
+  if (offset + ID_BYTES > pool.length) {
+    pool = randomBytes(ID_BYTES * IDS_PER_DRAW);
+    offset = 0;
+  }
+  const id = pool.toString('base64url', offset, offset + ID_BYTES);
+  offset += ID_BYTES;
+  return id;
+}
+
+type Callback = (err?: unknown) => void;
+const settle = (run: (done: Callback) => void): Promise<void> => new Promise((resolve, reject) => { run((err) => (err ? reject(err) : resolve())); });
+
+/**
+ * Two Redis round trips fewer on every login, with the same sessions stored as before. Passport's
+ * `req.logIn` regenerates the session (DEL of the old one), saves the new one (SET) and only then
+ * lets the app answer; express-session then saves it once more as the response ends, because its
+ * bookkeeping still compares with the id the request came with. This store wrapper:
+ *
+ * - sends the old session's DEL when the session is regenerated, but does not wait for it there:
+ *   it is waited for by the new session's first write, which goes out in the same batch of
+ *   commands. If the DEL fails, that write fails too (so `req.logIn` does) and the new session is
+ *   deleted again and never written after, so no login survives an old session that could not
+ *   be removed. If nothing writes the new session, a failed DEL is logged.
+ * - drops a write that repeats, byte for byte, the last successful write of the same session
+ *   object. A session object lives for one request, so the repeat can only be that request's;
+ *   a session changed since (or a write that failed) is written as always.
+ */
+export function fewerLoginWrites<S extends session.Store>(store: S): S {
+  const set = store.set.bind(store);
+  const destroy = store.destroy.bind(store);
+  // Per session object (one request's): the DEL of the session it replaced, the last write, a DEL that failed.
+  const replaced = new WeakMap<object, Promise<void>>();
+  const written = new WeakMap<object, string>();
+  const failed = new WeakMap<object, unknown>();
+
+  store.regenerate = (req, callback) => {
+    const oldId = req.sessionID;
+    const deleted = settle((done) => destroy(oldId, done));
+    (store as S & { generate(r: typeof req): void }).generate(req);
+    const fresh = req.session;
+    replaced.set(fresh, deleted);
+    deleted.catch((err: unknown) => {
+      failed.set(fresh, err);
+      // A write of the new session was waiting for this DEL and reports it; none will, so say it here.
+      if (replaced.has(fresh)) console.error(`session store: the replaced session was not deleted (${err instanceof Error ? err.message : String(err)})`);
+    });
+    callback();
+  };
+
+  store.set = (sid, data, callback) => {
+    const done: Callback = callback ?? (() => undefined);
+    if (failed.has(data)) return done(failed.get(data));
+    const record = `${sid}\n${JSON.stringify(data)}`;
+    const deleted = replaced.get(data);
+    if (deleted === undefined && written.get(data) === record) return done();
+    replaced.delete(data);
+    const wrote = settle((d) => set(sid, data, d));
+    Promise.all([deleted, wrote]).then(() => {
+      written.set(data, record);
+      done();
+    }, (err: unknown) => {
+      written.delete(data);
+      if (deleted !== undefined && failed.has(data)) destroy(sid, () => undefined);
+      done(err);
+    });
+  };
+  return store;
+}

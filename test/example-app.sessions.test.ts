@@ -1,0 +1,204 @@
+import { expect } from 'chai';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import session from 'express-session';
+import request from 'supertest';
+import type { ExampleApp } from '../example-app/src/app.js';
+import { fewerLoginWrites, sessionId } from '../example-app/src/sessions.js';
+import { clearExampleAppKeys, newestCode, startExampleApp } from './helpers/example-app.js';
+import { connectRedis, REDIS_URL, type TestRedisClient } from './helpers/redis.js';
+
+type Call = { op: 'set' | 'destroy'; sid: string; data?: string };
+
+/** express-session's MemoryStore, recording what reaches it; `failNext` makes the next such call fail. */
+class RecordingStore extends session.MemoryStore {
+  calls: Call[] = [];
+  failNext: Partial<Record<Call['op'], Error>> = {};
+  override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
+    this.calls.push({ op: 'set', sid, data: JSON.stringify(data) });
+    const err = this.failNext.set;
+    delete this.failNext.set;
+    if (err) return setImmediate(() => callback?.(err)) as unknown as void;
+    return super.set(sid, data, callback);
+  }
+  override destroy(sid: string, callback?: (err?: unknown) => void): void {
+    this.calls.push({ op: 'destroy', sid });
+    const err = this.failNext.destroy;
+    delete this.failNext.destroy;
+    if (err) return setImmediate(() => callback?.(err)) as unknown as void;
+    return super.destroy(sid, callback);
+  }
+  has(sid: string): Promise<boolean> {
+    return new Promise((resolve) => { this.get(sid, (_err, data) => resolve(data !== null && data !== undefined)); });
+  }
+}
+
+type Bag = { n?: number; user?: string };
+
+/** A small app with the wrapped store: `/login` does what Passport's req.logIn does (regenerate, write, save). */
+function appWith(store: RecordingStore, errors: string[] = []) {
+  const app = express();
+  // express-session hands an end-of-request write's error to next() after the answer; Express's
+  // final handler would print its stack outside 'test'.
+  app.set('env', 'test');
+  app.use(session({ secret: 's'.repeat(32), store: fewerLoginWrites(store), genid: sessionId, resave: false, saveUninitialized: false }));
+  app.post('/visit', (req, res) => {
+    (req.session as Bag).n = ((req.session as Bag).n ?? 0) + 1;
+    res.json({ id: req.sessionID });
+  });
+  app.post('/login', (req: Request, res: Response, next: NextFunction) => {
+    const before = req.sessionID;
+    req.session.regenerate((err) => {
+      if (err) return next(err);
+      (req.session as Bag).user = 'alice';
+      return req.session.save((saveErr) => {
+        if (saveErr) return next(saveErr);
+        if (req.query.change === '1') (req.session as Bag).n = 99;
+        return res.json({ before, after: req.sessionID });
+      });
+    });
+  });
+  app.post('/regenerate-only', (req: Request, res: Response, next: NextFunction) => {
+    req.session.regenerate((err) => (err ? next(err) : res.json({ ok: true })));
+  });
+  app.post('/regenerate-and-drop', (req: Request, res: Response, next: NextFunction) => {
+    req.session.regenerate((err) => {
+      if (err) return next(err);
+      (req as { session: unknown }).session = null;
+      return res.json({ ok: true });
+    });
+  });
+  app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
+    errors.push(err.message);
+    if (!res.headersSent) res.status(503).json({ error: err.message });
+  });
+  return app;
+}
+
+describe('Example app sessions: ids and login writes (example-app/src/sessions.ts)', () => {
+  it('session ids are 24 random bytes in base64url, as express-session makes them, and never repeat across pool refills', () => {
+    const ids = Array.from({ length: 1000 }, () => sessionId());
+    expect(new Set(ids).size).to.equal(1000);
+    for (const id of ids) {
+      expect(id).to.match(/^[A-Za-z0-9_-]{32}$/);
+      expect(Buffer.from(id, 'base64url')).to.have.length(24);
+    }
+  });
+
+  describe('fewerLoginWrites over a recording store', () => {
+    let store: RecordingStore;
+    let agent: ReturnType<typeof request.agent>;
+    beforeEach(async () => {
+      store = new RecordingStore();
+      agent = request.agent(appWith(store));
+      expect((await agent.post('/visit')).status).to.equal(200);
+      store.calls = [];
+    });
+
+    it('a login deletes the old session and writes the new one once, not twice', async () => {
+      const res = await agent.post('/login');
+      expect(res.status).to.equal(200);
+      const { before, after } = res.body as { before: string; after: string };
+      expect(after).to.not.equal(before);
+      expect(store.calls.map((c) => [c.op, c.sid])).to.deep.equal([['destroy', before], ['set', after]]);
+      expect(await store.has(before)).to.equal(false);
+      expect(JSON.parse(store.calls[1]?.data ?? '{}').user).to.equal('alice');
+    });
+
+    it('a session changed after its save is written again at the end of the request', async () => {
+      const res = await agent.post('/login?change=1');
+      expect(res.status).to.equal(200);
+      const sets = store.calls.filter((c) => c.op === 'set');
+      expect(sets).to.have.length(2);
+      expect(JSON.parse(sets[1]?.data ?? '{}').n).to.equal(99);
+    });
+
+    it('later requests write their changes as always (the login started a fresh session)', async () => {
+      await agent.post('/login');
+      store.calls = [];
+      await agent.post('/visit');
+      await agent.post('/visit');
+      expect(store.calls.filter((c) => c.op === 'set').map((c) => JSON.parse(c.data ?? '{}').n)).to.deep.equal([1, 2]);
+    });
+
+    it('a failed write is not taken for done: the end of the request writes again', async () => {
+      store.failNext.set = new Error('store down');
+      const res = await agent.post('/login');
+      expect(res.status).to.equal(503);
+      const sets = store.calls.filter((c) => c.op === 'set');
+      expect(sets).to.have.length(2);
+    });
+
+    it('when the old session cannot be deleted the login fails and the new session is not left behind', async () => {
+      store.failNext.destroy = new Error('DEL failed');
+      const res = await agent.post('/login');
+      expect(res.status).to.equal(503);
+      expect(res.body.error).to.equal('DEL failed');
+      const newIds = [...new Set(store.calls.filter((c) => c.op === 'set').map((c) => c.sid))];
+      expect(newIds).to.have.length(1);
+      // Let the clean-up DEL land, then: no logged-in session anywhere, and no later write revived it.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await store.has(newIds[0] as string)).to.equal(false);
+      expect(store.calls.filter((c) => c.op === 'set')).to.have.length(1);
+    });
+
+    it('a failed delete is reported by the new session\'s write at the end of the request when nothing saved it before', async () => {
+      const errors: string[] = [];
+      agent = request.agent(appWith(store, errors));
+      await agent.post('/visit');
+      store.failNext.destroy = new Error('DEL failed');
+      expect((await agent.post('/regenerate-only')).status).to.equal(200);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(errors).to.deep.equal(['DEL failed']);
+    });
+
+    it('a failed delete that no write reports is logged, not lost', async () => {
+      const logged: string[] = [];
+      const original = console.error;
+      console.error = (...args: unknown[]) => { logged.push(args.join(' ')); };
+      try {
+        store.failNext.destroy = new Error('DEL failed');
+        expect((await agent.post('/regenerate-and-drop')).status).to.equal(200);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      } finally {
+        console.error = original;
+      }
+      expect(logged).to.deep.equal(['session store: the replaced session was not deleted (DEL failed)']);
+      expect(store.calls.filter((c) => c.op === 'set')).to.deep.equal([]);
+    });
+  });
+
+  describe('a login on Redis, as MONITOR sees it', function () {
+    this.timeout(30_000);
+    let handle: ExampleApp;
+    let monitor: TestRedisClient;
+    beforeEach(async () => { await clearExampleAppKeys(REDIS_URL); });
+    afterEach(async () => {
+      await handle?.close();
+      monitor?.destroy();
+    });
+
+    it('the right code costs the old session one GET and one DEL, and the new one one SET', async () => {
+      handle = await startExampleApp({ REDIS_URL, SESSION_SECRET: 'x'.repeat(40), OTP_ENCRYPTION_KEY: 'cd'.repeat(32), OTP_SENDS_PER_WINDOW: '100' });
+      const agent = request.agent(handle.app);
+      expect((await agent.post('/login').set('Accept', 'application/json').send({ username: 'alice', password: 'alice-password' })).status).to.equal(200);
+      const code = newestCode(handle.infra.outbox?.messages ?? []);
+      monitor = await connectRedis();
+      const seen: string[] = [];
+      await monitor.monitor((line: string) => {
+        const match = /"(\w+)" "example-app:sess:([^"]+)"/.exec(line);
+        if (match) seen.push(`${(match[1] as string).toUpperCase()} ${match[2]}`);
+      });
+      const res = await agent.post('/login/otp').set('Accept', 'application/json').send({ code });
+      expect([res.status, res.body]).to.deep.equal([200, { status: 'authenticated' }]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const [get, del, set, ...rest] = seen;
+      const oldId = get?.split(' ')[1];
+      expect(get).to.equal(`GET ${oldId}`);
+      expect(del).to.equal(`DEL ${oldId}`);
+      expect(set).to.match(/^SET /);
+      expect(set).to.not.include(oldId);
+      expect(rest).to.deep.equal([]);
+      expect((await agent.get('/account').set('Accept', 'application/json')).body).to.deep.equal({ username: 'alice' });
+    });
+  });
+});
