@@ -13,19 +13,31 @@ type Call = { op: 'set' | 'destroy'; sid: string; data?: string };
 class RecordingStore extends session.MemoryStore {
   calls: Call[] = [];
   failNext: Partial<Record<Call['op'], Error>> = {};
+  /** How long the next call of each kind takes to answer. */
+  delayNext: Partial<Record<Call['op'], number>> = {};
+  private later(op: Call['op'], run: () => void): void {
+    const ms = this.delayNext[op] ?? 0;
+    delete this.delayNext[op];
+    if (ms > 0) setTimeout(run, ms);
+    else run();
+  }
   override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
     this.calls.push({ op: 'set', sid, data: JSON.stringify(data) });
     const err = this.failNext.set;
     delete this.failNext.set;
-    if (err) return setImmediate(() => callback?.(err)) as unknown as void;
-    return super.set(sid, data, callback);
+    const copy = JSON.parse(JSON.stringify(data)) as session.SessionData;
+    this.later('set', () => (err ? setImmediate(() => callback?.(err)) : super.set(sid, copy, callback)));
   }
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
     this.calls.push({ op: 'destroy', sid });
     const err = this.failNext.destroy;
     delete this.failNext.destroy;
-    if (err) return setImmediate(() => callback?.(err)) as unknown as void;
-    return super.destroy(sid, callback);
+    this.later('destroy', () => (err ? setImmediate(() => callback?.(err)) : super.destroy(sid, callback)));
+  }
+  /** Every stored session that holds a user. */
+  async loggedIn(): Promise<number> {
+    const all = await new Promise<Record<string, session.SessionData>>((resolve) => { this.all((_err, sessions) => resolve((sessions ?? {}) as Record<string, session.SessionData>)); });
+    return Object.values(all).filter((sess) => (sess as Bag).user !== undefined).length;
   }
   has(sid: string): Promise<boolean> {
     return new Promise((resolve) => { this.get(sid, (_err, data) => resolve(data !== null && data !== undefined)); });
@@ -54,6 +66,16 @@ function appWith(store: RecordingStore, errors: string[] = []) {
         if (saveErr) return next(saveErr);
         if (req.query.change === '1') (req.session as Bag).n = 99;
         return res.json({ before, after: req.sessionID });
+      });
+    });
+  });
+  app.post('/regenerate-twice', (req: Request, res: Response, next: NextFunction) => {
+    req.session.regenerate((err) => {
+      if (err) return next(err);
+      return req.session.regenerate((again) => {
+        if (again) return next(again);
+        (req.session as Bag).user = 'alice';
+        return req.session.save((saveErr) => (saveErr ? next(saveErr) : res.json({ ok: true })));
       });
     });
   });
@@ -139,6 +161,38 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(await store.has(newIds[0] as string)).to.equal(false);
       expect(store.calls.filter((c) => c.op === 'set')).to.have.length(1);
+    });
+
+    it('a failed write before the failed delete is known does not let the end of the request store the login', async () => {
+      store.delayNext.destroy = 30;
+      store.failNext.destroy = new Error('DEL failed');
+      store.failNext.set = new Error('SET failed');
+      expect((await agent.post('/login')).status).to.equal(503);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(await store.loggedIn()).to.equal(0);
+    });
+
+    it('a session regenerated twice in a request waits for both deletes', async () => {
+      store.failNext.destroy = new Error('first DEL failed');
+      const res = await agent.post('/regenerate-twice');
+      expect([res.status, res.body.error]).to.deep.equal([503, 'first DEL failed']);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(await store.loggedIn()).to.equal(0);
+    });
+
+    it('a repeat of an earlier content is written when a different write went out in between', async () => {
+      const wrapped = fewerLoginWrites(new RecordingStore());
+      const inner = wrapped as unknown as RecordingStore;
+      const data = { cookie: { originalMaxAge: null }, n: 0 } as unknown as session.SessionData & Bag;
+      const write = () => new Promise<void>((resolve, reject) => { wrapped.set('sid', data, (err) => (err ? reject(err) : resolve())); });
+      await write();
+      data.n = 1;
+      inner.delayNext.set = 30;
+      const slow = write();
+      data.n = 0;
+      await write();
+      await slow;
+      expect(inner.calls.filter((c) => c.op === 'set').map((c) => JSON.parse(c.data ?? '{}').n)).to.deep.equal([0, 1, 0]);
     });
 
     it('a failed delete is reported by the new session\'s write at the end of the request when nothing saved it before', async () => {

@@ -37,10 +37,10 @@ const settle = (run: (done: Callback) => void): Promise<void> => new Promise((re
  * bookkeeping still compares with the id the request came with. This store wrapper:
  *
  * - sends the old session's DEL when the session is regenerated, but does not wait for it there:
- *   it is waited for by the new session's first write, which goes out in the same batch of
- *   commands. If the DEL fails, that write fails too (so `req.logIn` does) and the new session is
- *   deleted again and never written after, so no login survives an old session that could not
- *   be removed. If nothing writes the new session, a failed DEL is logged.
+ *   the new session's writes wait for it, so the first goes out in the same batch of commands.
+ *   If the DEL fails, every write of the new session fails too (so `req.logIn` does) and the new
+ *   session is deleted again, so no login outlives an old session that could not be removed. If
+ *   nothing writes the new session, a failed DEL is logged.
  * - drops a write that repeats, byte for byte, the last successful write of the same session
  *   object. A session object lives for one request, so the repeat can only be that request's;
  *   a session changed since (or a write that failed) is written as always.
@@ -48,21 +48,27 @@ const settle = (run: (done: Callback) => void): Promise<void> => new Promise((re
 export function fewerLoginWrites<S extends session.Store>(store: S): S {
   const set = store.set.bind(store);
   const destroy = store.destroy.bind(store);
-  // Per session object (one request's): the DEL of the session it replaced, the last write, a DEL that failed.
+  // Per session object (one request's): the DEL of the session(s) it replaced, until it succeeds;
+  // the DEL's error once it failed; whether a write waits for (and so reports) the DEL; the
+  // newest write sent; and that write's content once it succeeded.
   const replaced = new WeakMap<object, Promise<void>>();
-  const written = new WeakMap<object, string>();
   const failed = new WeakMap<object, unknown>();
+  const reported = new WeakSet<object>();
+  const sent = new WeakMap<object, number>();
+  const written = new WeakMap<object, string>();
 
   store.regenerate = (req, callback) => {
+    // A session regenerated twice in one request: the new one waits for both DELs.
+    const earlier = replaced.get(req.session);
     const oldId = req.sessionID;
-    const deleted = settle((done) => destroy(oldId, done));
+    const deleted = Promise.all([earlier, settle((done) => destroy(oldId, done))]).then(() => undefined);
     (store as S & { generate(r: typeof req): void }).generate(req);
     const fresh = req.session;
     replaced.set(fresh, deleted);
-    deleted.catch((err: unknown) => {
+    deleted.then(() => { replaced.delete(fresh); }, (err: unknown) => {
       failed.set(fresh, err);
-      // A write of the new session was waiting for this DEL and reports it; none will, so say it here.
-      if (replaced.has(fresh)) console.error(`session store: the replaced session was not deleted (${err instanceof Error ? err.message : String(err)})`);
+      // Every write of the new session waits for this DEL and reports it; with none, say it here.
+      if (!reported.has(fresh)) console.error(`session store: the replaced session was not deleted (${err instanceof Error ? err.message : String(err)})`);
     });
     callback();
   };
@@ -73,14 +79,18 @@ export function fewerLoginWrites<S extends session.Store>(store: S): S {
     const record = `${sid}\n${JSON.stringify(data)}`;
     const deleted = replaced.get(data);
     if (deleted === undefined && written.get(data) === record) return done();
-    replaced.delete(data);
+    // Only the newest write sent may be taken for what the store holds.
+    const n = (sent.get(data) ?? 0) + 1;
+    sent.set(data, n);
+    written.delete(data);
+    if (deleted !== undefined) reported.add(data);
     const wrote = settle((d) => set(sid, data, d));
     Promise.all([deleted, wrote]).then(() => {
-      written.set(data, record);
+      if (sent.get(data) === n) written.set(data, record);
       done();
     }, (err: unknown) => {
-      written.delete(data);
-      if (deleted !== undefined && failed.has(data)) destroy(sid, () => undefined);
+      // The old session may still be there: take the new one away again (same key, so after this write).
+      if (failed.has(data)) destroy(sid, () => undefined);
       done(err);
     });
   };
