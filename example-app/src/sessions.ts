@@ -31,7 +31,7 @@ type Callback = (err?: unknown) => void;
 const settle = (run: (done: Callback) => void): Promise<void> => new Promise((resolve, reject) => { run((err) => (err ? reject(err) : resolve())); });
 
 /**
- * Two Redis round trips fewer on every login, with the same sessions stored as before. Passport's
+ * One Redis write and one wait on Redis fewer on every login, with the same sessions stored as before. Passport's
  * `req.logIn` regenerates the session (DEL of the old one), saves the new one (SET) and only then
  * lets the app answer; express-session then saves it once more as the response ends, because its
  * bookkeeping still compares with the id the request came with. This store wrapper:
@@ -41,9 +41,9 @@ const settle = (run: (done: Callback) => void): Promise<void> => new Promise((re
  *   If the DEL fails, every write of the new session fails too (so `req.logIn` does) and the new
  *   session is deleted again, so no login outlives an old session that could not be removed. If
  *   nothing writes the new session, a failed DEL is logged.
- * - drops a write that repeats, byte for byte, the last successful write of the same session
- *   object. A session object lives for one request, so the repeat can only be that request's;
- *   a session changed since (or a write that failed) is written as always.
+ * - drops a write that repeats, byte for byte, the newest write of the same session object once
+ *   that succeeded. A session object lives for one request, so the repeat can only be that
+ *   request's; a session changed since, a write still in flight or one that failed is written.
  */
 export function fewerLoginWrites<S extends session.Store>(store: S): S {
   const set = store.set.bind(store);
