@@ -3,11 +3,11 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import session from 'express-session';
 import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
-import { fewerLoginWrites, sessionId } from '../example-app/src/sessions.js';
+import { fewerLoginWrites, sessionId, type FewerLoginWritesOptions } from '../example-app/src/sessions.js';
 import { clearExampleAppKeys, newestCode, startExampleApp } from './helpers/example-app.js';
 import { connectRedis, REDIS_URL, type TestRedisClient } from './helpers/redis.js';
 
-type Call = { op: 'set' | 'destroy'; sid: string; data?: string };
+type Call = { op: 'set' | 'destroy' | 'touch'; sid: string; data?: string };
 
 /** express-session's MemoryStore, recording what reaches it; `failNext` makes the next such call fail. */
 class RecordingStore extends session.MemoryStore {
@@ -28,6 +28,12 @@ class RecordingStore extends session.MemoryStore {
     const copy = JSON.parse(JSON.stringify(data)) as session.SessionData;
     this.later('set', () => (err ? setImmediate(() => callback?.(err)) : super.set(sid, copy, callback)));
   }
+  override touch(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
+    this.calls.push({ op: 'touch', sid });
+    const err = this.failNext.touch;
+    delete this.failNext.touch;
+    this.later('touch', () => (err ? setImmediate(() => callback?.(err)) : super.touch(sid, data, callback as () => void)));
+  }
   override destroy(sid: string, callback?: (err?: unknown) => void): void {
     this.calls.push({ op: 'destroy', sid });
     const err = this.failNext.destroy;
@@ -47,12 +53,13 @@ class RecordingStore extends session.MemoryStore {
 type Bag = { n?: number; user?: string };
 
 /** A small app with the wrapped store: `/login` does what Passport's req.logIn does (regenerate, write, save). */
-function appWith(store: RecordingStore, errors: string[] = []) {
+function appWith(store: RecordingStore, errors: string[] = [], options: FewerLoginWritesOptions = {}, cookie: session.CookieOptions = {}) {
   const app = express();
   // express-session hands an end-of-request write's error to next() after the answer; Express's
   // final handler would print its stack outside 'test'.
   app.set('env', 'test');
-  app.use(session({ secret: 's'.repeat(32), store: fewerLoginWrites(store), genid: sessionId, resave: false, saveUninitialized: false }));
+  app.use(session({ secret: 's'.repeat(32), store: fewerLoginWrites(store, options), genid: sessionId, resave: false, saveUninitialized: false, cookie }));
+  app.post('/look', (req, res) => { res.json({ id: req.sessionID, n: (req.session as Bag).n }); });
   app.post('/visit', (req, res) => {
     (req.session as Bag).n = ((req.session as Bag).n ?? 0) + 1;
     res.json({ id: req.sessionID });
@@ -221,6 +228,115 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     });
   });
 
+  describe('fewerLoginWrites skips touches right after a write', () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const touches = (store: RecordingStore) => store.calls.filter((c) => c.op === 'touch').length;
+
+    it('a request that changes nothing just after the session was written costs the store nothing, and gets its whole answer', async () => {
+      const store = new RecordingStore();
+      const agent = request.agent(appWith(store));
+      const { id } = (await agent.post('/visit')).body as { id: string };
+      store.calls = [];
+      const res = await agent.post('/look');
+      expect([res.status, res.body]).to.deep.equal([200, { id, n: 1 }]);
+      expect(store.calls).to.deep.equal([]);
+    });
+
+    it('once touchAfterSeconds has passed the touch goes out, and the next one within the window is skipped', async () => {
+      const store = new RecordingStore();
+      const agent = request.agent(appWith(store, [], { touchAfterSeconds: 0.05 }));
+      const { id } = (await agent.post('/visit')).body as { id: string };
+      store.calls = [];
+      await sleep(80);
+      expect((await agent.post('/look')).status).to.equal(200);
+      expect(store.calls).to.deep.equal([{ op: 'touch', sid: id }]);
+      expect((await agent.post('/look')).status).to.equal(200);
+      expect(touches(store)).to.equal(1);
+    });
+
+    it('touchAfterSeconds: 0 touches on every request that changes nothing', async () => {
+      const store = new RecordingStore();
+      const agent = request.agent(appWith(store, [], { touchAfterSeconds: 0 }));
+      await agent.post('/visit');
+      store.calls = [];
+      await agent.post('/look');
+      await agent.post('/look');
+      expect(touches(store)).to.equal(2);
+    });
+
+    it('a session written by another process (another wrapper over the same sessions) is touched', async () => {
+      const written = new RecordingStore();
+      const store = new RecordingStore();
+      // Two stores over the same sessions, as two app instances on one Redis.
+      (store as unknown as { sessions: unknown }).sessions = (written as unknown as { sessions: unknown }).sessions;
+      const one = appWith(written);
+      const other = appWith(store);
+      const cookie = (await request(one).post('/visit')).headers['set-cookie'] as unknown as string[];
+      store.calls = [];
+      const res = await request(other).post('/look').set('Cookie', cookie);
+      expect(res.body.n).to.equal(1);
+      expect(touches(store)).to.equal(1);
+    });
+
+    it('a failed write or touch is not remembered: the next request touches', async () => {
+      const store = new RecordingStore();
+      const errors: string[] = [];
+      const agent = request.agent(appWith(store, errors, { touchAfterSeconds: 0.05 }));
+      await agent.post('/visit');
+      await sleep(80);
+      store.failNext.touch = new Error('touch failed');
+      await agent.post('/look');
+      store.calls = [];
+      await agent.post('/look');
+      expect(touches(store)).to.equal(1);
+      expect(errors).to.deep.equal(['touch failed']);
+
+      // A write that failed right after one that succeeded: the session is touched at once.
+      await agent.post('/visit');
+      store.failNext.set = new Error('set failed');
+      await agent.post('/visit');
+      store.calls = [];
+      await agent.post('/look');
+      expect(touches(store)).to.equal(1);
+    });
+
+    it('a cookie maxAge caps the skip at a tenth of the session\'s lifetime', async () => {
+      const store = new RecordingStore();
+      // Cookie expiry dates are whole seconds: a lifetime of a few seconds keeps the cookie alive.
+      const agent = request.agent(appWith(store, [], { touchAfterSeconds: 60 }, { maxAge: 3000 }));
+      await agent.post('/visit');
+      store.calls = [];
+      expect((await agent.post('/look')).body.n).to.equal(1);
+      expect(touches(store)).to.equal(0);
+      await sleep(350);
+      expect((await agent.post('/look')).body.n).to.equal(1);
+      expect(touches(store)).to.equal(1);
+    });
+
+    it('remembers at most maxRemembered sessions; the others are touched as usual', async () => {
+      const store = new RecordingStore();
+      const app = appWith(store, [], { maxRemembered: 1 });
+      const first = request.agent(app);
+      const second = request.agent(app);
+      await first.post('/visit');
+      await second.post('/visit');
+      store.calls = [];
+      await first.post('/look');
+      expect(touches(store)).to.equal(0);
+      await second.post('/look');
+      expect(touches(store)).to.equal(1);
+    });
+
+    it('refuses options that are not numbers of seconds or whole counts', () => {
+      for (const bad of [{ touchAfterSeconds: -1 }, { touchAfterSeconds: Number.NaN }, { touchAfterSeconds: '60' as unknown as number }, { touchAfterSeconds: Infinity }]) {
+        expect(() => fewerLoginWrites(new RecordingStore(), bad)).to.throw(TypeError, /touchAfterSeconds must be a number of seconds/);
+      }
+      for (const bad of [{ maxRemembered: 1.5 }, { maxRemembered: -1 }]) {
+        expect(() => fewerLoginWrites(new RecordingStore(), bad)).to.throw(TypeError, /maxRemembered must be a whole number/);
+      }
+    });
+  });
+
   describe('a login on Redis, as MONITOR sees it', function () {
     this.timeout(30_000);
     let handle: ExampleApp;
@@ -253,6 +369,34 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       expect(set).to.not.include(oldId);
       expect(rest).to.deep.equal([]);
       expect((await agent.get('/account').set('Accept', 'application/json')).body).to.deep.equal({ username: 'alice' });
+    });
+
+    it('a wrong code typed soon after the password step costs the session one GET, and its lifetime stays', async () => {
+      handle = await startExampleApp({ REDIS_URL, SESSION_SECRET: 'x'.repeat(40), OTP_ENCRYPTION_KEY: 'cd'.repeat(32), OTP_SENDS_PER_WINDOW: '100' });
+      const agent = request.agent(handle.app);
+      expect((await agent.post('/login').set('Accept', 'application/json').send({ username: 'alice', password: 'alice-password' })).status).to.equal(200);
+      const code = newestCode(handle.infra.outbox?.messages ?? []) as string;
+      const wrong = code.slice(0, -1) + String((Number(code.at(-1)) + 1) % 10);
+      monitor = await connectRedis();
+      const seen: string[] = [];
+      await monitor.monitor((line: string) => {
+        const match = /"(\w+)" "example-app:sess:([^"]+)"/.exec(line);
+        if (match) seen.push((match[1] as string).toUpperCase());
+      });
+      const res = await agent.post('/login/otp').set('Accept', 'application/json').send({ code: wrong });
+      expect([res.status, res.body.error]).to.deep.equal([401, 'CODE_WRONG']);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(seen).to.deep.equal(['GET']);
+      const redis = await connectRedis();
+      try {
+        const keys = await redis.keys('example-app:sess:*');
+        expect(keys).to.have.length(1);
+        expect(await redis.ttl(keys[0] as string)).to.be.within(86_000, 86_400);
+      } finally {
+        redis.destroy();
+      }
+      // The pending login is still there: the right code logs in.
+      expect((await agent.post('/login/otp').set('Accept', 'application/json').send({ code })).body).to.deep.equal({ status: 'authenticated' });
     });
   });
 });

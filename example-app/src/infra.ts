@@ -104,7 +104,8 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
   const memoryStore = redis === undefined ? new MemoryOtpStore() : undefined;
   const otpStore: OtpStore = redis !== undefined ? new RedisOtpStore(redis.client) : (memoryStore as MemoryOtpStore);
   // connect-redis 9 takes a cluster client too: a session is one key (GET, SET EX, EXPIRE, DEL).
-  // A login costs one session write and no wait for the old session's DEL (see sessions.ts).
+  // A login costs one session write and no wait for the old session's DEL, and a request that
+  // changes nothing within 60 s of the last write or touch sends no EXPIRE (see sessions.ts).
   const sessionStore: session.Store = fewerLoginWrites(redis !== undefined ? new RedisStore({ client: redis.client, prefix: 'example-app:sess:' }) : new session.MemoryStore());
 
   let sender: SmsSender;

@@ -30,6 +30,60 @@ export function sessionId(): string {
 type Callback = (err?: unknown) => void;
 const settle = (run: (done: Callback) => void): Promise<void> => new Promise((resolve, reject) => { run((err) => (err ? reject(err) : resolve())); });
 
+/** Options of {@link fewerLoginWrites}. */
+export interface FewerLoginWritesOptions {
+  /**
+   * A touch (express-session's "still in use": connect-redis sends `EXPIRE`) is skipped when this
+   * process wrote or touched the same session less than this many seconds ago (or a tenth of the
+   * cookie's `maxAge`, if that is shorter). A session may then expire up to this long before its
+   * last request plus its lifetime. 0 touches every time.
+   * @default 60
+   */
+  touchAfterSeconds?: number;
+  /**
+   * How many sessions' write times are kept per `touchAfterSeconds` (two such windows are kept);
+   * beyond that a session is touched as usual. Bounds the memory to about 100 bytes per session.
+   * @default 100000
+   */
+  maxRemembered?: number;
+}
+
+/**
+ * When this process last set each session's expiry, for `touchAfterSeconds`: two maps, each for
+ * one window, so entries go away on their own without a timer, and memory stays bounded.
+ */
+class RecentExpiries {
+  private current = new Map<string, number>();
+  private previous = new Map<string, number>();
+  private startedAt = Date.now();
+  constructor(private readonly windowMs: number, private readonly max: number) {}
+
+  /** The session's expiry was set (the write or touch was sent) at `at`. */
+  note(sid: string, at: number): void {
+    this.roll(at);
+    if (this.current.size < this.max || this.current.has(sid)) this.current.set(sid, at);
+  }
+
+  /** True when the session's expiry was set less than one window ago (or a tenth of `lifetimeMs`, if shorter). */
+  fresh(sid: string, now: number, lifetimeMs?: number): boolean {
+    this.roll(now);
+    const at = this.current.get(sid) ?? this.previous.get(sid);
+    return at !== undefined && now - at < Math.min(this.windowMs, lifetimeMs === undefined ? Infinity : lifetimeMs / 10);
+  }
+
+  forget(sid: string): void {
+    this.current.delete(sid);
+    this.previous.delete(sid);
+  }
+
+  private roll(now: number): void {
+    if (now - this.startedAt < this.windowMs) return;
+    this.previous = now - this.startedAt < 2 * this.windowMs ? this.current : new Map();
+    this.current = new Map();
+    this.startedAt = now;
+  }
+}
+
 /**
  * One Redis write and one wait on Redis fewer on every login, with the same sessions stored as before. Passport's
  * `req.logIn` regenerates the session (DEL of the old one), saves the new one (SET) and only then
@@ -44,10 +98,19 @@ const settle = (run: (done: Callback) => void): Promise<void> => new Promise((re
  * - drops a write that repeats, byte for byte, the newest write of the same session object once
  *   that succeeded. A session object lives for one request, so the repeat can only be that
  *   request's; a session changed since, a write still in flight or one that failed is written.
+ * - skips a touch (a request that changed nothing: connect-redis sends `EXPIRE` and express-session
+ *   holds the answer's last byte back until it returns) when this process wrote or touched the
+ *   session less than `touchAfterSeconds` ago, as connect-mongo's `touchAfter` does. A wrong code
+ *   typed a few seconds after the password step then costs the session store nothing.
  */
-export function fewerLoginWrites<S extends session.Store>(store: S): S {
+export function fewerLoginWrites<S extends session.Store>(store: S, options: FewerLoginWritesOptions = {}): S {
+  const touchAfterSeconds = options.touchAfterSeconds ?? 60;
+  const maxRemembered = options.maxRemembered ?? 100_000;
+  if (typeof touchAfterSeconds !== 'number' || !(touchAfterSeconds >= 0) || !Number.isFinite(touchAfterSeconds)) throw new TypeError('fewerLoginWrites: touchAfterSeconds must be a number of seconds, 0 or more');
+  if (!Number.isSafeInteger(maxRemembered) || maxRemembered < 0) throw new TypeError('fewerLoginWrites: maxRemembered must be a whole number, 0 or more');
   const set = store.set.bind(store);
   const destroy = store.destroy.bind(store);
+  const recent = touchAfterSeconds > 0 && maxRemembered > 0 ? new RecentExpiries(touchAfterSeconds * 1000, maxRemembered) : undefined;
   // Per session object (one request's): the DEL of the session(s) it replaced, until it succeeds;
   // the DEL's error once it failed; whether a write waits for (and so reports) the DEL; the
   // newest write sent; and that write's content once it succeeded.
@@ -61,6 +124,7 @@ export function fewerLoginWrites<S extends session.Store>(store: S): S {
     // A session regenerated twice in one request: the new one waits for both DELs.
     const earlier = replaced.get(req.session);
     const oldId = req.sessionID;
+    recent?.forget(oldId);
     const deleted = Promise.all([earlier, settle((done) => destroy(oldId, done))]).then(() => undefined);
     (store as S & { generate(r: typeof req): void }).generate(req);
     const fresh = req.session;
@@ -84,15 +148,40 @@ export function fewerLoginWrites<S extends session.Store>(store: S): S {
     sent.set(data, n);
     written.delete(data);
     if (deleted !== undefined) reported.add(data);
+    const sentAt = Date.now();
     const wrote = settle((d) => set(sid, data, d));
     Promise.all([deleted, wrote]).then(() => {
       if (sent.get(data) === n) written.set(data, record);
+      recent?.note(sid, sentAt);
       done();
     }, (err: unknown) => {
       // The old session may still be there: take the new one away again (same key, so after this write).
       if (failed.has(data)) destroy(sid, () => undefined);
+      recent?.forget(sid);
       done(err);
     });
   };
+
+  store.destroy = (sid, callback) => {
+    recent?.forget(sid);
+    destroy(sid, callback);
+  };
+
+  const touch = store.touch?.bind(store);
+  if (touch !== undefined && recent !== undefined) {
+    store.touch = (sid, data, typedCallback) => {
+      // Typed without arguments, but stores hand an error to it and express-session passes it on.
+      const callback = typedCallback as Callback | undefined;
+      const now = Date.now();
+      // Answered at once, so express-session sends the whole answer in one write, too.
+      // A cookie with a maxAge sets the session's lifetime: never skip more than a tenth of it.
+      const maxAge = (data as { cookie?: { originalMaxAge?: unknown } } | undefined)?.cookie?.originalMaxAge;
+      if (recent.fresh(sid, now, typeof maxAge === 'number' ? maxAge : undefined)) return callback?.();
+      (touch as (sid: string, data: session.SessionData, done: Callback) => void)(sid, data, (err?: unknown) => {
+        if (!err) recent.note(sid, now);
+        callback?.(err);
+      });
+    };
+  }
   return store;
 }
