@@ -83,6 +83,42 @@ describe('RedisOtpStore: keys', () => {
     }
   });
 
+  it('a call fails closed as STORE_UNAVAILABLE: on a timeout (a late answer is ignored), a thrown or rejected call, and a failed EVAL after NOSCRIPT', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => { unhandled.push(reason); };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let late: ((err: Error) => void) | undefined;
+      const hanging = new RedisOtpStore({ eval: async () => 1, evalSha: () => new Promise((_, reject) => { late = reject; }) }, { commandTimeoutMs: 30 });
+      const timedOut = await hanging.ping().catch((e: unknown) => e);
+      expect(timedOut).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
+      expect((timedOut as Error).message).to.match(/did not answer within 30 ms/);
+      late?.(new Error('connection lost'));
+
+      const throwing = new RedisOtpStore({ eval: async () => 1, evalSha: () => { throw new Error('client is closed'); } });
+      const thrown = await throwing.ping().catch((e: unknown) => e);
+      expect(thrown).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
+      expect((thrown as { cause?: Error }).cause?.message).to.equal('client is closed');
+
+      const calls: string[] = [];
+      const noScript = new RedisOtpStore({
+        evalSha: async () => { calls.push('evalsha'); throw new Error('NOSCRIPT No matching script'); },
+        eval: async () => { calls.push('eval'); throw new Error('OOM command not allowed'); },
+      });
+      const failedEval = await noScript.ping().catch((e: unknown) => e);
+      expect(calls).to.deep.equal(['evalsha', 'eval']);
+      expect(failedEval).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
+      expect((failedEval as { cause?: Error }).cause?.message).to.equal('OOM command not allowed');
+
+      const loaded = new RedisOtpStore({ evalSha: async () => { throw new Error('NOSCRIPT No matching script'); }, eval: async () => 1 });
+      await loaded.ping();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).to.deep.equal([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('refuses something that is not a node-redis client, and a prefix with braces', () => {
     expect(() => new RedisOtpStore({} as never)).to.throw(SmsOtpError, /node-redis client/);
     expect(() => new RedisOtpStore({ eval: async () => 1, evalSha: async () => 1 }, { prefix: 'a{b}' })).to.throw(SmsOtpError, /prefix/);
