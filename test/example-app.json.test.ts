@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
 import { newestCode, startExampleApp } from './helpers/example-app.js';
@@ -147,6 +149,41 @@ describe('Example app, in-memory mode: the JSON contract', () => {
     expect((await agent.post('/logout').set('Sec-Fetch-Site', 'cross-site')).status).to.equal(403);
     expect(await outbox()).to.have.length(1);
     expect((await agent.post('/login/otp/resend').set('Sec-Fetch-Site', 'same-origin')).status).to.equal(200);
+  });
+
+  it('a post that says application/json but has no body (no Content-Length) needs the CSRF token, after JSON posts were let through', async () => {
+    const first = await login();
+    const cookie = (first.headers['set-cookie'] as unknown as string[])[0]?.split(';')[0] as string;
+    expect((await agent.post('/login/otp/resend').set(JSON_ACCEPT).send({})).status).to.equal(200);
+    const server = handle.app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      // Node's clients always add a Content-Length: written by hand, as a browser's fetch could send it.
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.end(`POST /login/otp/resend HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nAccept: application/json\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`);
+        });
+        let text = '';
+        socket.on('data', (d: Buffer) => { text += d.toString(); });
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(answer).to.match(/^HTTP\/1\.1 403 /);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(await outbox()).to.have.length(2);
+  });
+
+  it('HTML or JSON follows each request\'s Accept, however often and in whatever order values come', async () => {
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 70; i++) {
+        const accept = i % 2 === 0 ? `text/html;q=0.9, application/json;q=0.${i % 8}` : `application/json, text/html;q=0.${i % 8}`;
+        const res = await request(handle.app).get('/login').set('Accept', accept);
+        expect(res.headers['content-type'], accept).to.match(i % 2 === 0 ? /text\/html/ : /json/);
+      }
+    }
   });
 
   it('a form-encoded post without a CSRF token is refused even with Accept: application/json', async () => {
