@@ -58,7 +58,10 @@ class RecentExpiries {
   private startedAt = Date.now();
   constructor(private readonly windowMs: number, private readonly max: number) {}
 
-  /** The session's expiry was set (the write or touch was sent) at `at`. */
+  /**
+   * The session's expiry was set (the write or touch was sent) at `at`. Deleted sessions are not
+   * taken out: their ids never come back, and their entries go with their window.
+   */
   note(sid: string, at: number): void {
     this.roll(at);
     if (this.current.size < this.max || this.current.has(sid)) this.current.set(sid, at);
@@ -124,7 +127,6 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
     // A session regenerated twice in one request: the new one waits for both DELs.
     const earlier = replaced.get(req.session);
     const oldId = req.sessionID;
-    recent?.forget(oldId);
     const deleted = Promise.all([earlier, settle((done) => destroy(oldId, done))]).then(() => undefined);
     (store as S & { generate(r: typeof req): void }).generate(req);
     const fresh = req.session;
@@ -160,11 +162,6 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
       recent?.forget(sid);
       done(err);
     });
-  };
-
-  store.destroy = (sid, callback) => {
-    recent?.forget(sid);
-    destroy(sid, callback);
   };
 
   const touch = store.touch?.bind(store);
