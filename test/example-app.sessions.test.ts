@@ -313,6 +313,35 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       expect(touches(store)).to.equal(1);
     });
 
+    it('setting the system clock back does not stop touches (the skip runs on a monotonic clock)', async () => {
+      const store = new RecordingStore();
+      const agent = request.agent(appWith(store, [], { touchAfterSeconds: 0.05 }));
+      await agent.post('/visit');
+      store.calls = [];
+      const realNow = Date.now;
+      Date.now = () => realNow() - 3_600_000;
+      try {
+        await sleep(80);
+        await agent.post('/look');
+      } finally {
+        Date.now = realNow;
+      }
+      expect(touches(store)).to.equal(1);
+    });
+
+    it('a store ttl in seconds (connect-redis) caps the skip at a tenth of it', async () => {
+      const store = new RecordingStore();
+      (store as unknown as { ttl: number }).ttl = 1;
+      const agent = request.agent(appWith(store, [], { touchAfterSeconds: 60 }));
+      await agent.post('/visit');
+      store.calls = [];
+      await agent.post('/look');
+      expect(touches(store)).to.equal(0);
+      await sleep(150);
+      await agent.post('/look');
+      expect(touches(store)).to.equal(1);
+    });
+
     it('remembers at most maxRemembered sessions; the others are touched as usual', async () => {
       const store = new RecordingStore();
       const app = appWith(store, [], { maxRemembered: 1 });

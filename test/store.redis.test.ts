@@ -83,7 +83,7 @@ describe('RedisOtpStore: keys', () => {
     }
   });
 
-  it('a call fails closed as STORE_UNAVAILABLE: on a timeout (a late answer is ignored), a thrown or rejected call, and a failed EVAL after NOSCRIPT', async () => {
+  it('a call fails closed as STORE_UNAVAILABLE: on a timeout (a late answer is ignored, a late NOSCRIPT sends nothing), a thrown or rejected call, a failed EVAL after NOSCRIPT, an unreadable error', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (reason: unknown) => { unhandled.push(reason); };
     process.on('unhandledRejection', onUnhandled);
@@ -112,6 +112,27 @@ describe('RedisOtpStore: keys', () => {
 
       const loaded = new RedisOtpStore({ evalSha: async () => { throw new Error('NOSCRIPT No matching script'); }, eval: async () => 1 });
       await loaded.ping();
+
+      // An error whose message cannot be read still fails the call, at once and handled.
+      const strange = new Error('x');
+      Object.defineProperty(strange, 'message', { get: () => { throw new Error('no message'); } });
+      const odd = new RedisOtpStore({ eval: async () => 1, evalSha: async () => { throw strange; } }, { commandTimeoutMs: 5_000 });
+      const started = Date.now();
+      const oddErr = await odd.ping().catch((e: unknown) => e);
+      expect(oddErr).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
+      expect(Date.now() - started).to.be.below(1_000);
+
+      // NOSCRIPT after the caller was told the store timed out: the script is not sent again.
+      const sent: string[] = [];
+      let answerLate: ((err: Error) => void) | undefined;
+      const slow = new RedisOtpStore({
+        evalSha: () => { sent.push('evalsha'); return new Promise((_, reject) => { answerLate = reject; }); },
+        eval: async () => { sent.push('eval'); return 1; },
+      }, { commandTimeoutMs: 30 });
+      expect(await slow.ping().catch((e: unknown) => (e as SmsOtpError).code)).to.equal('STORE_UNAVAILABLE');
+      answerLate?.(new Error('NOSCRIPT No matching script'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(sent).to.deep.equal(['evalsha']);
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(unhandled).to.deep.equal([]);
     } finally {

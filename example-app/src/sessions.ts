@@ -35,8 +35,9 @@ export interface FewerLoginWritesOptions {
   /**
    * A touch (express-session's "still in use": connect-redis sends `EXPIRE`) is skipped when this
    * process wrote or touched the same session less than this many seconds ago (or a tenth of the
-   * cookie's `maxAge`, if that is shorter). A session may then expire up to this long before its
-   * last request plus its lifetime. 0 touches every time.
+   * cookie's `maxAge`, or of the store's `ttl` when it is a number of seconds as in connect-redis,
+   * if that is shorter). A session may then expire up to this long before its last request plus
+   * its lifetime. 0 touches every time.
    * @default 60
    */
   touchAfterSeconds?: number;
@@ -48,6 +49,9 @@ export interface FewerLoginWritesOptions {
   maxRemembered?: number;
 }
 
+/** Milliseconds on a clock that never goes back (setting the system clock does not move it). */
+const monotonicMs = (): number => performance.now();
+
 /**
  * When this process last set each session's expiry, for `touchAfterSeconds`: two maps, each for
  * one window, so entries go away on their own without a timer, and memory stays bounded.
@@ -55,12 +59,13 @@ export interface FewerLoginWritesOptions {
 class RecentExpiries {
   private current = new Map<string, number>();
   private previous = new Map<string, number>();
-  private startedAt = Date.now();
+  private startedAt = monotonicMs();
   constructor(private readonly windowMs: number, private readonly max: number) {}
 
   /**
    * The session's expiry was set (the write or touch was sent) at `at`. Deleted sessions are not
-   * taken out: their ids never come back, and their entries go with their window.
+   * taken out: their ids never come back, and their entries go with their window (they do take
+   * up to two of `max` slots per login until then).
    */
   note(sid: string, at: number): void {
     this.roll(at);
@@ -113,7 +118,11 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
   if (!Number.isSafeInteger(maxRemembered) || maxRemembered < 0) throw new TypeError('fewerLoginWrites: maxRemembered must be a whole number, 0 or more');
   const set = store.set.bind(store);
   const destroy = store.destroy.bind(store);
-  const recent = touchAfterSeconds > 0 && maxRemembered > 0 ? new RecentExpiries(touchAfterSeconds * 1000, maxRemembered) : undefined;
+  // A store whose sessions live a fixed number of seconds (connect-redis's `ttl`, a day by
+  // default): never skip more than a tenth of that either.
+  const storeTtl = (store as { ttl?: unknown }).ttl;
+  const windowMs = Math.min(touchAfterSeconds * 1000, typeof storeTtl === 'number' && storeTtl > 0 ? storeTtl * 100 : Infinity);
+  const recent = windowMs > 0 && maxRemembered > 0 ? new RecentExpiries(windowMs, maxRemembered) : undefined;
   // Per session object (one request's): the DEL of the session(s) it replaced, until it succeeds;
   // the DEL's error once it failed; whether a write waits for (and so reports) the DEL; the
   // newest write sent; and that write's content once it succeeded.
@@ -150,7 +159,7 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
     sent.set(data, n);
     written.delete(data);
     if (deleted !== undefined) reported.add(data);
-    const sentAt = Date.now();
+    const sentAt = monotonicMs();
     const wrote = settle((d) => set(sid, data, d));
     Promise.all([deleted, wrote]).then(() => {
       if (sent.get(data) === n) written.set(data, record);
@@ -169,7 +178,7 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
     store.touch = (sid, data, typedCallback) => {
       // Typed without arguments, but stores hand an error to it and express-session passes it on.
       const callback = typedCallback as Callback | undefined;
-      const now = Date.now();
+      const now = monotonicMs();
       // Answered at once, so express-session sends the whole answer in one write, too.
       // A cookie with a maxAge sets the session's lifetime: never skip more than a tenth of it.
       const maxAge = (data as { cookie?: { originalMaxAge?: unknown } } | undefined)?.cookie?.originalMaxAge;

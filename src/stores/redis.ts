@@ -161,7 +161,11 @@ export class RedisOtpStore implements OtpStore {
   private run(s: Script, keys: string[], args: string[]): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const options = { keys, arguments: args };
-      const timer = setTimeout(() => reject(new SmsOtpError('STORE_UNAVAILABLE', `The one-time-code store did not answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new SmsOtpError('STORE_UNAVAILABLE', `The one-time-code store did not answer within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
       // After a timeout these still run (and settle nothing): no late rejection goes unhandled.
       const answered = (reply: unknown): void => {
         clearTimeout(timer);
@@ -172,14 +176,26 @@ export class RedisOtpStore implements OtpStore {
         reject(cause instanceof SmsOtpError ? cause : new SmsOtpError('STORE_UNAVAILABLE', undefined, { cause }));
       };
       const call = (command: () => Promise<unknown>, onError: (err: unknown) => void): void => {
+        // An error handler that throws (an error with a strange message) still fails the call.
+        const handle = (err: unknown): void => {
+          try {
+            onError(err);
+          } catch (thrown) {
+            failed(thrown);
+          }
+        };
         try {
-          command().then(answered, onError);
+          command().then(answered, handle);
         } catch (err) {
-          onError(err);
+          handle(err);
         }
       };
       call(() => this.client.evalSha(s.sha1, options), (err) => {
-        if (err instanceof Error && err.message.startsWith('NOSCRIPT')) call(() => this.client.eval(s.source, options), failed);
+        const noScript = err instanceof Error && typeof err.message === 'string' && err.message.startsWith('NOSCRIPT');
+        // The caller was told the store failed: a script loaded now would count (or spend) an
+        // attempt nobody waits for.
+        if (noScript && timedOut) return;
+        if (noScript) call(() => this.client.eval(s.source, options), failed);
         else failed(err);
       });
     });
