@@ -231,22 +231,23 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
   describe('fewerLoginWrites skips touches right after a write', () => {
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     const touches = (store: RecordingStore) => store.calls.filter((c) => c.op === 'touch').length;
-
-    it('a request that changes nothing just after the session was written costs the store nothing, and gets its whole answer', async () => {
-      const store = new RecordingStore();
-      const agent = request.agent(appWith(store));
+    /** A client whose session was just written once (`/visit`), with the store's record cleared. */
+    async function visited(options: FewerLoginWritesOptions = {}, cookie: session.CookieOptions = {}, errors: string[] = [], store = new RecordingStore()) {
+      const agent = request.agent(appWith(store, errors, options, cookie));
       const { id } = (await agent.post('/visit')).body as { id: string };
       store.calls = [];
+      return { store, agent, id };
+    }
+
+    it('a request that changes nothing just after the session was written costs the store nothing, and gets its whole answer', async () => {
+      const { store, agent, id } = await visited();
       const res = await agent.post('/look');
       expect([res.status, res.body]).to.deep.equal([200, { id, n: 1 }]);
       expect(store.calls).to.deep.equal([]);
     });
 
     it('once touchAfterSeconds has passed the touch goes out, and the next one within the window is skipped', async () => {
-      const store = new RecordingStore();
-      const agent = request.agent(appWith(store, [], { touchAfterSeconds: 0.05 }));
-      const { id } = (await agent.post('/visit')).body as { id: string };
-      store.calls = [];
+      const { store, agent, id } = await visited({ touchAfterSeconds: 0.05 });
       await sleep(80);
       expect((await agent.post('/look')).status).to.equal(200);
       expect(store.calls).to.deep.equal([{ op: 'touch', sid: id }]);
@@ -255,10 +256,7 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     });
 
     it('touchAfterSeconds: 0 touches on every request that changes nothing', async () => {
-      const store = new RecordingStore();
-      const agent = request.agent(appWith(store, [], { touchAfterSeconds: 0 }));
-      await agent.post('/visit');
-      store.calls = [];
+      const { store, agent } = await visited({ touchAfterSeconds: 0 });
       await agent.post('/look');
       await agent.post('/look');
       expect(touches(store)).to.equal(2);
@@ -279,10 +277,8 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     });
 
     it('a failed write or touch is not remembered: the next request touches', async () => {
-      const store = new RecordingStore();
       const errors: string[] = [];
-      const agent = request.agent(appWith(store, errors, { touchAfterSeconds: 0.05 }));
-      await agent.post('/visit');
+      const { store, agent } = await visited({ touchAfterSeconds: 0.05 }, {}, errors);
       await sleep(80);
       store.failNext.touch = new Error('touch failed');
       await agent.post('/look');
@@ -301,11 +297,8 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     });
 
     it('a cookie maxAge caps the skip at a tenth of the session\'s lifetime', async () => {
-      const store = new RecordingStore();
       // Cookie expiry dates are whole seconds: a lifetime of a few seconds keeps the cookie alive.
-      const agent = request.agent(appWith(store, [], { touchAfterSeconds: 60 }, { maxAge: 3000 }));
-      await agent.post('/visit');
-      store.calls = [];
+      const { store, agent } = await visited({ touchAfterSeconds: 60 }, { maxAge: 3000 });
       expect((await agent.post('/look')).body.n).to.equal(1);
       expect(touches(store)).to.equal(0);
       await sleep(350);
@@ -314,10 +307,7 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     });
 
     it('setting the system clock back does not stop touches (the skip runs on a monotonic clock)', async () => {
-      const store = new RecordingStore();
-      const agent = request.agent(appWith(store, [], { touchAfterSeconds: 0.05 }));
-      await agent.post('/visit');
-      store.calls = [];
+      const { store, agent } = await visited({ touchAfterSeconds: 0.05 });
       const realNow = Date.now;
       Date.now = () => realNow() - 3_600_000;
       try {
@@ -330,11 +320,8 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     });
 
     it('a store ttl in seconds (connect-redis) caps the skip at a tenth of it', async () => {
-      const store = new RecordingStore();
-      (store as unknown as { ttl: number }).ttl = 1;
-      const agent = request.agent(appWith(store, [], { touchAfterSeconds: 60 }));
-      await agent.post('/visit');
-      store.calls = [];
+      const withTtl = Object.assign(new RecordingStore(), { ttl: 1 });
+      const { store, agent } = await visited({ touchAfterSeconds: 60 }, {}, [], withTtl);
       await agent.post('/look');
       expect(touches(store)).to.equal(0);
       await sleep(150);
