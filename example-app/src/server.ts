@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { createExampleApp } from './app.js';
+import { createHttpServer } from './http-server.js';
 
 async function main(): Promise<void> {
   let config;
@@ -16,7 +17,7 @@ async function main(): Promise<void> {
     console.warn(`warning: ${name} is not set; using a random one for this run (sessions and codes will not survive a restart)`);
   }
   const { app, infra, close } = await createExampleApp(config);
-  const server = app.listen(config.port, config.host, () => {
+  const server = createHttpServer(app).listen(config.port, config.host, () => {
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     console.log(`passport-sms-otp example app on http://${config.host}:${port}`);
