@@ -73,6 +73,25 @@ describe('Example app: createHttpServer (requests born with Express\'s prototype
     expect(res.body).to.deep.equal({ app: true, constructors: true, instances: true, query: { a: '1' }, protocol: 'http', accepts: 'json' });
   });
 
+  it('behind a trusted proxy: protocol, secure, ip and host come from the X-Forwarded headers as under app.listen()', async () => {
+    const app = express();
+    app.set('trust proxy', true);
+    app.get('/', (req, res) => { res.json({ protocol: req.protocol, secure: req.secure, ip: req.ip, host: req.host }); });
+    const res = await request(serve(app)).get('/').set('X-Forwarded-Proto', 'https').set('X-Forwarded-For', '203.0.113.7').set('X-Forwarded-Host', 'login.example.com');
+    expect(res.body).to.deep.equal({ protocol: 'https', secure: true, ip: '203.0.113.7', host: 'login.example.com' });
+  });
+
+  it('passes http.createServer() options on, and refuses request and response classes of its own', async () => {
+    const app = express();
+    app.get('/', (_req, res) => { res.json({ ok: true }); });
+    const server = createHttpServer(app, { keepAliveTimeout: 1234 });
+    servers.push(server);
+    expect(server.keepAliveTimeout).to.equal(1234);
+    expect((await request(server).get('/')).body).to.deep.equal({ ok: true });
+    expect(() => createHttpServer(app, { IncomingMessage: http.IncomingMessage })).to.throw(TypeError, /IncomingMessage/);
+    expect(() => createHttpServer(app, { ServerResponse: http.ServerResponse })).to.throw(TypeError, /ServerResponse/);
+  });
+
   it('a mounted sub-app sees itself as req.app inside, and the parent sees itself again after', async () => {
     const app = express();
     const sub = express();

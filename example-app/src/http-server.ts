@@ -35,9 +35,15 @@ function standIn<T extends object>(Base: Constructor<T>, prototype: object): Con
  *
  * One server per app: a second call replaces `app.request` / `app.response` again, and the first
  * server's requests then take Express's usual (slower, equally correct) path. Sub-apps mounted
- * with `app.use(subApp)` work as usual, at the usual cost while a request is inside them.
+ * with `app.use(subApp)` work as usual, at the usual cost while a request is inside them; but a
+ * sub-app inherits from the `app.request` / `app.response` of when it was mounted, so add your
+ * own request and response methods before calling this. `options` are `http.createServer()`'s,
+ * except `IncomingMessage` and `ServerResponse`, which this function sets (a TypeError if given).
  */
 export function createHttpServer(app: Express, options: http.ServerOptions = {}): http.Server {
+  if (options.IncomingMessage !== undefined || options.ServerResponse !== undefined) {
+    throw new TypeError('createHttpServer: options.IncomingMessage and options.ServerResponse are set by createHttpServer itself');
+  }
   const Request = standIn(http.IncomingMessage, app.request);
   const Response = standIn(http.ServerResponse, app.response);
   app.request = Request.prototype as Express['request'];
