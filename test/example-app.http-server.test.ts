@@ -121,20 +121,28 @@ describe('Example app: createHttpServer (requests born with Express\'s prototype
     beforeEach(async () => { handle = await startExampleApp(); });
     afterEach(async () => { await handle.close(); });
 
-    it('password, code, account and logout in JSON, every request born with the app\'s prototypes', async () => {
+    it('password, code (a new session id; the old one no longer logs in), account and logout in JSON, every request born with the app\'s prototypes', async () => {
       const server = serve(handle.app);
       const births = watchBirths(server, handle.app);
       const agent = request.agent(server);
-      expect((await agent.post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'alice-password' })).body).to.deep.equal({ status: 'otp_required' });
+      const sid = (res: request.Response): string | undefined => ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='))?.split(';')[0];
+      const password = await agent.post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'alice-password' });
+      expect(password.body).to.deep.equal({ status: 'otp_required' });
+      const halfId = sid(password);
+      expect(halfId).to.be.a('string');
       const outbox = (await agent.get('/dev/outbox').set(JSON_ACCEPT)).body as Array<{ to: string; text: string }>;
       const wrong = await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: 'abc' });
       expect(wrong.status).to.equal(400);
       const right = await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: newestCode(outbox) });
       expect([right.status, right.body]).to.deep.equal([200, { status: 'authenticated' }]);
+      // The session id changes with the code, and the half-authenticated one is gone.
+      const fullId = sid(right);
+      expect(fullId).to.be.a('string').and.not.equal(halfId);
+      expect((await request(server).get('/account').set(JSON_ACCEPT).set('Cookie', halfId as string)).status).to.equal(401);
       expect((await agent.get('/account').set(JSON_ACCEPT)).body).to.deep.equal({ username: 'alice' });
       expect((await agent.post('/logout').set(JSON_ACCEPT)).body).to.deep.equal({ status: 'logged_out' });
       expect((await agent.get('/account').set(JSON_ACCEPT)).status).to.equal(401);
-      expect(births).to.have.length(7);
+      expect(births).to.have.length(8);
       expect(births.every((b) => b.request && b.response)).to.equal(true);
     });
   });
