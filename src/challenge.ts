@@ -123,7 +123,7 @@ export class OtpChallenges {
       lockAfter: n.lockAfterFailures,
       userBudget: this.userBudget,
     }));
-    await this.delivery.deliver({ userId, challengeId, phoneNumber, kind: 'start', sends: 1 }, result);
+    await this.delivery.deliver({ userId, challengeId, phoneNumber, kind: 'start' }, result);
     return { challengeId, expiresAtMs: startedAtMs + n.pendingTtlSeconds * 1000 };
   }
 

@@ -98,7 +98,7 @@ export class CodeDelivery {
    * Turns the store's answer into a refusal, or computes the code (HOTP of the
    * secret and the new counter), arms it in the store with its MAC and sends it.
    */
-  async deliver(ref: { userId: string; challengeId: string; phoneNumber: string; kind: Kind; sends?: number }, { sendId, phoneKey, result }: Issued): Promise<void> {
+  async deliver(ref: { userId: string; challengeId: string; phoneNumber: string; kind: Kind }, { sendId, phoneKey, result }: Issued): Promise<void> {
     const { userId, challengeId, kind } = ref;
     const { store, sender, sealer, events, numbers } = this.parts;
     const phone = redactPhoneNumber(ref.phoneNumber);
@@ -116,7 +116,7 @@ export class CodeDelivery {
       case 'no_challenge': return refuse('NO_PENDING_LOGIN', undefined);
       case 'issued': break;
     }
-    events.emit('challenge.issued', { userId, phone, challengeId, kind, sends: ref.sends ?? 0 });
+    events.emit('challenge.issued', { userId, phone, challengeId, kind });
     let handedToSender = false;
     try {
       const secret = sealer.open(userId, result.sealedSecret);

@@ -12,7 +12,7 @@ interface Subject {
  * full phone number; each carries the user id, and what counts and reasons it has.
  */
 export interface SmsOtpEvents {
-  'challenge.issued': Subject & { challengeId: string; kind: 'start' | 'resend'; sends: number };
+  'challenge.issued': Subject & { challengeId: string; kind: 'start' | 'resend' };
   'sms.sent': Subject & { challengeId: string; kind: 'start' | 'resend' };
   'sms.failed': Subject & { challengeId: string; kind: 'start' | 'resend'; reason: string; providerCode?: string; retryable: boolean; counted: boolean };
   'send.throttled': Subject & {

@@ -82,6 +82,9 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
       ? (body as Record<string, unknown>)[this.codeField]
       : undefined;
     if (!isWellFormedCode(code, this.challenges.numbers.digits)) {
+      // Audited as OtpChallenges#verify audits it, when the session says whose login it is.
+      const known = readPending(req, this.sessionKey);
+      if (known !== undefined) this.challenges.events.emit('verify.failed', { userId: known.userId, challengeId: known.challengeId, reason: 'CODE_MALFORMED' });
       return { kind: 'fail', error: smsOtpFailure('CODE_MALFORMED', code === undefined ? 'No code was posted.' : undefined) };
     }
 
@@ -105,7 +108,7 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
     try {
       if (outcome.kind === 'success') return this.success(outcome.user as object);
       if (outcome.kind === 'error') return this.error(outcome.error);
-      return this.failWith(outcome.error);
+      return this.failWith(req, outcome.error);
     } catch (err) {
       // The app's own callback threw after our one action. Hand it to Express's error
       // handling rather than act a second time or leave an unhandled rejection.
@@ -115,10 +118,15 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
     }
   }
 
-  private failWith(error: SmsOtpError): void {
+  private failWith(req: Request, error: SmsOtpError): void {
     const info: SmsOtpFailure = { code: error.code, message: error.message };
     if (error.attemptsLeft !== undefined) info.attemptsLeft = error.attemptsLeft;
-    if (error.retryAfterSeconds !== undefined) info.retryAfterSeconds = error.retryAfterSeconds;
+    if (error.retryAfterSeconds !== undefined) {
+      info.retryAfterSeconds = error.retryAfterSeconds;
+      // Passport's own failure answer (no callback) is a bare status: a 429 still says when to come back.
+      const res = (req as { res?: { headersSent?: boolean; setHeader?: (name: string, value: string) => unknown } }).res;
+      if (res !== undefined && res.headersSent !== true && typeof res.setHeader === 'function') res.setHeader('Retry-After', String(error.retryAfterSeconds));
+    }
     return this.fail(info, error.status);
   }
 }
