@@ -55,6 +55,29 @@ export function checkWebOtpHost(host: string | undefined): string | undefined {
   return host.toLowerCase();
 }
 
+/** The code and lifetime a template is tried with once, at construction: the longest the package issues, so a measured text is the worst case. */
+export const SAMPLE_MESSAGE = { code: '0123456789', ttlSeconds: 600 } as const;
+
+/**
+ * Checks a sender's message options once, at construction: a template that is not a function,
+ * that throws, or whose text leaves the code out is a configuration error (`owner` names the
+ * sender in the message). Returns the options with the template filled in.
+ */
+export function checkMessageOptions(owner: string, options: MessageOptions): Required<Pick<MessageOptions, 'messageTemplate'>> & MessageOptions {
+  const template = options.messageTemplate ?? defaultMessageTemplate;
+  if (typeof template !== 'function') throw new TypeError(`${owner}: messageTemplate must be a function (code, { ttlSeconds }) => string`);
+  let text: unknown;
+  try {
+    text = template(SAMPLE_MESSAGE.code, { ttlSeconds: SAMPLE_MESSAGE.ttlSeconds });
+  } catch (err) {
+    throw new TypeError(`${owner}: messageTemplate threw while rendering a sample message`, { cause: err });
+  }
+  if (typeof text !== 'string' || !text.includes(SAMPLE_MESSAGE.code)) {
+    throw new TypeError(`${owner}: messageTemplate must return a string that contains the code`);
+  }
+  return { messageTemplate: template, webOtpHost: checkWebOtpHost(options.webOtpHost) };
+}
+
 /** The full text of a code message, with the WebOTP line when a host is set. */
 export function renderMessage(message: Pick<SmsMessage, 'code' | 'ttlSeconds'>, options: MessageOptions = {}): string {
   const template = options.messageTemplate ?? defaultMessageTemplate;

@@ -25,6 +25,15 @@ describe('OutboxSender: the development sender', () => {
     expect(() => new OutboxSender({ webOtpHost: 'https://example.com/' })).to.throw(TypeError, /bare host/);
   });
 
+  it('refuses, when built, a template that is not a function, throws, or leaves the code out (as GatewayApiSender does)', async () => {
+    for (const messageTemplate of ['Your code', () => 'Your code is ready', () => 42, () => { throw new Error('boom'); }]) {
+      expect(() => new OutboxSender({ messageTemplate } as never)).to.throw(TypeError, /^OutboxSender: messageTemplate/);
+    }
+    const outbox = new OutboxSender({ messageTemplate: (code, { ttlSeconds }) => `Code ${code}, ${ttlSeconds} s` });
+    await outbox.send({ to: '+4512345678', code: '123456', ttlSeconds: 300 });
+    expect(outbox.lastTo('+4512345678')?.text).to.equal('Code 123456, 300 s');
+  });
+
   it('keeps at most maxMessages, dropping the oldest', async () => {
     const outbox = new OutboxSender({ maxMessages: 2 });
     for (const code of ['111111', '222222', '333333']) await outbox.send({ to: '+4512345678', code, ttlSeconds: 60 });

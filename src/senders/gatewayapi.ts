@@ -1,11 +1,10 @@
 import { normalizePhoneNumber } from '../phone.js';
 import {
-  checkWebOtpHost,
-  defaultMessageTemplate,
+  checkMessageOptions,
   redactPhoneNumber,
   renderMessage,
+  SAMPLE_MESSAGE,
   type MessageOptions,
-  type MessageTemplate,
   type SmsMessage,
   type SmsSender,
 } from '../sender.js';
@@ -98,9 +97,6 @@ const MAX_TIMEOUT_MS = 120_000;
 const CLASSES: ReadonlySet<string> = new Set(['standard', 'premium', 'secret']);
 const SENDER_PATTERN = /^(?:[A-Za-z0-9]{1,11}|[0-9]{1,15})$/;
 const TOKEN_PATTERN = /^[\x21-\x7e]+$/;
-/** The longest code the package issues and the longest lifetime, so the measured text is the worst case. */
-const SAMPLE_CODE = '0123456789';
-const SAMPLE_TTL_SECONDS = 600;
 
 type Auth = { kind: 'token'; token: string } | { kind: 'oauth'; key: string; secret: string };
 
@@ -200,33 +196,22 @@ export class GatewayApiSender implements SmsSender {
     if (typeof fetchImpl !== 'function') throw new TypeError('GatewayApiSender: fetch must be a function (Node 20 has a global fetch)');
     this.#fetch = fetchImpl;
 
-    const template: MessageTemplate = options.messageTemplate ?? defaultMessageTemplate;
-    if (typeof template !== 'function') throw new TypeError('GatewayApiSender: messageTemplate must be a function (code, { ttlSeconds }) => string');
-    this.#messageOptions = { messageTemplate: template, webOtpHost: checkWebOtpHost(options.webOtpHost) };
+    this.#messageOptions = checkMessageOptions('GatewayApiSender', options);
 
     const onWarning = options.onWarning ?? ((text: string) => process.emitWarning(text, 'PassportSmsOtpWarning'));
     if (typeof onWarning !== 'function') throw new TypeError('GatewayApiSender: onWarning must be a function');
-    this.#checkTemplate(template, onWarning);
+    this.#warnIfLong(onWarning);
     if (endpoint.protocol === 'http:' && !isLoopback(endpoint.hostname)) {
       onWarning(`GatewayApiSender: baseUrl uses plain http: to ${endpoint.host}; credentials and codes travel unencrypted.`);
     }
   }
 
-  /** Renders the worst case once: a template that breaks or drops the code is a construction error; a long one, a warning. */
-  #checkTemplate(template: MessageTemplate, onWarning: (message: string) => void): void {
-    let text: unknown;
-    try {
-      text = template(SAMPLE_CODE, { ttlSeconds: SAMPLE_TTL_SECONDS });
-    } catch (err) {
-      throw new TypeError('GatewayApiSender: messageTemplate threw while rendering a sample message', { cause: err });
-    }
-    if (typeof text !== 'string' || !text.includes(SAMPLE_CODE)) {
-      throw new TypeError('GatewayApiSender: messageTemplate must return a string that contains the code');
-    }
-    const length = smsLength(renderMessage({ code: SAMPLE_CODE, ttlSeconds: SAMPLE_TTL_SECONDS }, this.#messageOptions));
+  /** Renders the worst case once: a text longer than one SMS segment is a warning. */
+  #warnIfLong(onWarning: (message: string) => void): void {
+    const length = smsLength(renderMessage(SAMPLE_MESSAGE, this.#messageOptions));
     if (length.segments > 1) {
       onWarning(
-        `GatewayApiSender: the SMS text is ${length.units} ${length.encoding} characters with a ${SAMPLE_CODE.length}-digit code ` +
+        `GatewayApiSender: the SMS text is ${length.units} ${length.encoding} characters with a ${SAMPLE_MESSAGE.code.length}-digit code ` +
           `(one segment holds ${length.singleSegmentLimit}); it will go out as ${length.segments} segments and cost as many.`,
       );
     }

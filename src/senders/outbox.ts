@@ -1,5 +1,5 @@
 import { SmsOtpError } from '../errors.js';
-import { checkWebOtpHost, renderMessage, type MessageOptions, type SmsMessage, type SmsSender } from '../sender.js';
+import { checkMessageOptions, renderMessage, type MessageOptions, type SmsMessage, type SmsSender } from '../sender.js';
 
 /** One message in the outbox, as a dev page shows it. */
 export interface OutboxEntry {
@@ -40,8 +40,7 @@ export class OutboxSender implements SmsSender {
     const maxMessages = options.maxMessages ?? 100;
     if (!Number.isInteger(maxMessages) || maxMessages < 1) throw new SmsOtpError('INVALID_OPTIONS', 'OutboxSender: maxMessages must be a positive whole number');
     this.maxMessages = maxMessages;
-    this.messageOptions = { webOtpHost: checkWebOtpHost(options.webOtpHost) };
-    if (options.messageTemplate !== undefined) this.messageOptions.messageTemplate = options.messageTemplate;
+    this.messageOptions = checkMessageOptions('OutboxSender', options);
   }
 
   async send(message: SmsMessage): Promise<void> {
