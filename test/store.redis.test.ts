@@ -144,6 +144,14 @@ describe('RedisOtpStore: keys', () => {
     expect(() => new RedisOtpStore({} as never)).to.throw(SmsOtpError, /node-redis client/);
     expect(() => new RedisOtpStore({ eval: async () => 1, evalSha: async () => 1 }, { prefix: 'a{b}' })).to.throw(SmsOtpError, /prefix/);
   });
+
+  it('refuses a command timeout that is not a whole number of ms from 1 to 60 000 (setTimeout would turn a huge one into 1 ms and fail every call)', () => {
+    const client = { eval: async () => 1, evalSha: async () => 1 };
+    for (const commandTimeoutMs of [0, -5, 1.5, 60_001, 3e9, Number.NaN, '2000']) {
+      expect(() => new RedisOtpStore(client, { commandTimeoutMs } as never), String(commandTimeoutMs)).to.throw(SmsOtpError, /commandTimeoutMs must be a whole number of ms from 1 to 60000/);
+    }
+    expect(() => new RedisOtpStore(client, { commandTimeoutMs: 60_000 })).not.to.throw();
+  });
 });
 
 describe('User ids that cannot be keys', () => {

@@ -18,6 +18,9 @@ export interface RedisScriptClient {
   evalSha(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
 }
 
+/** The longest `commandTimeoutMs`: a minute. */
+const MAX_COMMAND_TIMEOUT_MS = 60_000;
+
 export interface RedisOtpStoreOptions {
   /**
    * Key prefix. Keys are `<prefix>:{<user id>}:<part>`: the braces are a Redis
@@ -28,7 +31,8 @@ export interface RedisOtpStoreOptions {
   /**
    * Milliseconds one store call may take before it fails (closed) with
    * `STORE_UNAVAILABLE`. node-redis queues commands while disconnected; this
-   * bound turns an outage into an error instead of a hung login.
+   * bound turns an outage into an error instead of a hung login. At most 60 000: a login
+   * that waits longer has been given up on.
    * @default 2000
    */
   commandTimeoutMs?: number;
@@ -58,7 +62,9 @@ export class RedisOtpStore implements OtpStore {
       throw new SmsOtpError('INVALID_OPTIONS', 'RedisOtpStore: prefix must be 1-64 letters, digits or ":_.-" (no braces: they would break the hash tag)');
     }
     const timeoutMs = options.commandTimeoutMs ?? 2000;
-    if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new SmsOtpError('INVALID_OPTIONS', 'RedisOtpStore: commandTimeoutMs must be a positive whole number');
+    if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_COMMAND_TIMEOUT_MS) {
+      throw new SmsOtpError('INVALID_OPTIONS', `RedisOtpStore: commandTimeoutMs must be a whole number of ms from 1 to ${MAX_COMMAND_TIMEOUT_MS}, got ${String(timeoutMs)}`);
+    }
     this.client = client;
     this.prefix = prefix;
     this.timeoutMs = timeoutMs;
