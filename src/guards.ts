@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ERROR_CODES, SmsOtpError, smsOtpFailure } from './errors.js';
-import { DEFAULT_SESSION_KEY, readPending } from './session.js';
+import { readPending, sessionKeyOption } from './session.js';
 
 export interface GuardOptions {
   /** @default 'smsOtp' */
@@ -19,7 +19,7 @@ export interface GuardOptions {
  * refused: deny by default.
  */
 export function requireAuthenticated(options: GuardOptions = {}): RequestHandler {
-  const sessionKey = options.sessionKey ?? DEFAULT_SESSION_KEY;
+  const sessionKey = sessionKeyOption(options.sessionKey);
   const deny = options.onDenied ?? answerWith;
   return (req, res, next) => {
     const check = (req as { isAuthenticated?: unknown }).isAuthenticated;
@@ -33,7 +33,7 @@ export function requireAuthenticated(options: GuardOptions = {}): RequestHandler
 
 /** Admits only sessions with a live pending login: the code-entry page and its resend. */
 export function requirePendingLogin(options: GuardOptions = {}): RequestHandler {
-  const sessionKey = options.sessionKey ?? DEFAULT_SESSION_KEY;
+  const sessionKey = sessionKeyOption(options.sessionKey);
   const deny = options.onDenied ?? answerWith;
   return (req, res, next) => {
     if (readPending(req, sessionKey) !== undefined) return next();

@@ -25,6 +25,31 @@ function sessionOf(req: SessionRequest): unknown {
 /** Where the pending record lives in `req.session`. @default 'smsOtp' */
 export const DEFAULT_SESSION_KEY = 'smsOtp';
 
+/** Names that would reach an object's prototype instead of a property of its own. */
+const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+/** What express-session and Passport keep in a session themselves, and the session's own methods. */
+const SESSION_NAMES: ReadonlySet<string> = new Set(['cookie', 'passport', 'id', 'req', 'regenerate', 'save', 'reload', 'destroy', 'touch', 'resetMaxAge']);
+
+/**
+ * A property name given as an option (`codeField`, `sessionKey`, `userProperty`): `fallback`
+ * when not given, else a string of 1-64 characters that is not a prototype name nor one of
+ * `reserved`. Anything else is an `INVALID_OPTIONS` error at construction, not a login that
+ * fails on every request.
+ */
+export function propertyNameOption(option: string, value: unknown, fallback: string, reserved: ReadonlySet<string> = new Set()): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 64 || PROTOTYPE_NAMES.has(value) || reserved.has(value)) {
+    const taken = [...PROTOTYPE_NAMES, ...reserved].map((n) => JSON.stringify(n)).join(', ');
+    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: ${option} must be a name of 1-64 characters other than ${taken}; got ${typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : typeof value}`);
+  }
+  return value;
+}
+
+/** The `sessionKey` option: where the pending record lives; not a name express-session or Passport uses. */
+export function sessionKeyOption(value: unknown): string {
+  return propertyNameOption('sessionKey', value, DEFAULT_SESSION_KEY, SESSION_NAMES);
+}
+
 /** The session of a request if it can be regenerated, else `SESSION_UNSUPPORTED` (no express-session, or cookie-session). */
 export function regenerableSession(req: SessionRequest): RegenerableSession {
   const session = sessionOf(req) as Partial<RegenerableSession> | null | undefined;

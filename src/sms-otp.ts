@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { OtpChallenges, type OtpChallengesOptions } from './challenge.js';
 import { requireAuthenticated, requirePendingLogin, type GuardOptions } from './guards.js';
-import { DEFAULT_SESSION_KEY } from './session.js';
+import { sessionKeyOption } from './session.js';
 import { resendSmsOtp, startSmsOtp, type UserAccessors } from './steps.js';
 import { SmsOtpStrategy, type LoadUser } from './strategy.js';
 
@@ -38,7 +38,7 @@ export class SmsOtp<User> {
       throw new TypeError('SmsOtp requires loadUser(id), userId(user) and phoneNumber(user) functions');
     }
     this.options = options;
-    this.sessionKey = sessionKey ?? DEFAULT_SESSION_KEY;
+    this.sessionKey = sessionKeyOption(sessionKey);
     this.challenges = new OtpChallenges(challengeOptions);
     this.strategy = new SmsOtpStrategy<User>({ challenges: this.challenges, loadUser, sessionKey: this.sessionKey, ...(codeField === undefined ? {} : { codeField }) });
   }

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { OtpChallenges } from './challenge.js';
 import { SmsOtpError } from './errors.js';
-import { clearPending, DEFAULT_SESSION_KEY, readPending, regenerableSession, regenerate, save, writePending } from './session.js';
+import { clearPending, propertyNameOption, readPending, regenerableSession, regenerate, save, sessionKeyOption, writePending } from './session.js';
 import type { LoadUser } from './strategy.js';
 
 /** How to read a user object the app's own user store returns. */
@@ -43,8 +43,8 @@ export interface ResendStepOptions<User> {
  * record left behind, so the user can simply try again.
  */
 export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandler {
-  const userProperty = options.userProperty ?? 'user';
-  const sessionKey = options.sessionKey ?? DEFAULT_SESSION_KEY;
+  const userProperty = propertyNameOption('userProperty', options.userProperty, 'user');
+  const sessionKey = sessionKeyOption(options.sessionKey);
   if (typeof options.userId !== 'function' || typeof options.phoneNumber !== 'function') {
     throw new TypeError('startSmsOtp requires userId(user) and phoneNumber(user) functions');
   }
@@ -82,7 +82,7 @@ export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandl
  * `SEND_FAILED`, `STORE_UNAVAILABLE`.
  */
 export function resendSmsOtp<User>(options: ResendStepOptions<User>): RequestHandler {
-  const sessionKey = options.sessionKey ?? DEFAULT_SESSION_KEY;
+  const sessionKey = sessionKeyOption(options.sessionKey);
   if (typeof options.loadUser !== 'function' || typeof options.phoneNumber !== 'function') {
     throw new TypeError('resendSmsOtp requires loadUser(id) and phoneNumber(user) functions');
   }

@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import { OtpChallenges } from './challenge.js';
 import { smsOtpFailure, type SmsOtpError } from './errors.js';
 import { isWellFormedCode } from './hotp.js';
-import { clearPending, DEFAULT_SESSION_KEY, readPending } from './session.js';
+import { clearPending, propertyNameOption, readPending, sessionKeyOption } from './session.js';
 
 /** Finds the user of a pending login by id; `null`/`undefined` when there is none any more. */
 export type LoadUser<User> = (userId: string) => Promise<User | null | undefined> | User | null | undefined;
@@ -63,8 +63,8 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
     this.name = options.name ?? 'sms-otp';
     this.challenges = options.challenges;
     this.loadUser = options.loadUser;
-    this.codeField = options.codeField ?? 'code';
-    this.sessionKey = options.sessionKey ?? DEFAULT_SESSION_KEY;
+    this.codeField = propertyNameOption('codeField', options.codeField, 'code');
+    this.sessionKey = sessionKeyOption(options.sessionKey);
   }
 
   override authenticate(req: Request): void {
