@@ -4,6 +4,7 @@ import { SmsOtpError, smsOtpFailure, type SmsOtpErrorCode } from './errors.js';
 import { SmsOtpEventEmitter } from './events.js';
 import { isWellFormedCode } from './hotp.js';
 import { resolveNumbers, type ChallengeNumbers } from './options.js';
+import { checkAllowedRegions } from './phone.js';
 import { SecretSealer, type EncryptionKey } from './secrets.js';
 import type { SmsSender } from './sender.js';
 import type { FailurePolicy, OtpStore, SendBudget } from './store.js';
@@ -78,9 +79,7 @@ export class OtpChallenges {
     if ((encryptionKey === undefined) === (encryptionKeys === undefined)) {
       throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: give exactly one of options.encryptionKey (32 bytes) or options.encryptionKeys');
     }
-    if (allowedRegions !== undefined && (!Array.isArray(allowedRegions) || allowedRegions.length === 0 || !allowedRegions.every((r) => typeof r === 'string' && /^[A-Z]{2}$/.test(r)))) {
-      throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: allowedRegions must be a non-empty list of ISO 3166-1 alpha-2 codes such as "DK"');
-    }
+    const regions = allowedRegions === undefined ? undefined : checkAllowedRegions(allowedRegions);
     if (beforeSend !== undefined && typeof beforeSend !== 'function') throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: beforeSend must be a function');
     this.numbers = resolveNumbers(numbers);
     this.store = store;
@@ -94,7 +93,7 @@ export class OtpChallenges {
       sealer: this.sealer,
       events: this.events,
       numbers: this.numbers,
-      allowedRegions: allowedRegions === undefined ? undefined : new Set(allowedRegions),
+      allowedRegions: regions,
       beforeSend,
       phoneBudget: { max: n.maxSendsPerPhoneNumber, windowMs: n.sendWindowSeconds * 1000 },
     });

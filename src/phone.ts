@@ -1,4 +1,4 @@
-import { parsePhoneNumberFromString, type PhoneNumber } from 'libphonenumber-js/max';
+import { isSupportedCountry, parsePhoneNumberFromString, type PhoneNumber } from 'libphonenumber-js/max';
 import { SmsOtpError } from './errors.js';
 import { redactPhoneNumber } from './sender.js';
 
@@ -39,7 +39,26 @@ function refuse(input: string | undefined, reason: string): SmsOtpError {
   return new SmsOtpError('PHONE_NUMBER_INVALID', `${shown} is not a valid international (E.164) number: ${reason}.`);
 }
 
-function parseChecked(input: unknown, options: PhoneNumberCheckOptions): { e164: string; parsed: PhoneNumber } {
+/**
+ * Checks an `allowedRegions` list once, at construction: a non-empty list of ISO 3166-1 alpha-2
+ * codes that libphonenumber's metadata knows (a code it does not know would refuse every number).
+ */
+export function checkAllowedRegions(regions: unknown): ReadonlySet<string> {
+  if (!Array.isArray(regions) || regions.length === 0 || !regions.every((r) => typeof r === 'string' && /^[A-Z]{2}$/.test(r))) {
+    throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: allowedRegions must be a non-empty list of ISO 3166-1 alpha-2 codes such as "DK"');
+  }
+  const unknown = (regions as string[]).filter((r) => !isSupportedCountry(r));
+  if (unknown.length > 0) {
+    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: allowedRegions holds ${unknown.map((r) => JSON.stringify(r)).join(', ')}, not a region with phone numbers that libphonenumber knows; no number would ever match it`);
+  }
+  return new Set(regions as string[]);
+}
+
+function parseChecked(input: unknown, given: PhoneNumberCheckOptions | undefined): { e164: string; parsed: PhoneNumber } {
+  const options = given ?? {};
+  if (options === null || typeof options !== 'object' || (options.check !== undefined && options.check !== 'possible' && options.check !== 'valid')) {
+    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: the phone number check must be 'possible' or 'valid', got ${JSON.stringify((options as { check?: unknown } | null)?.check ?? options)}`);
+  }
   if (typeof input !== 'string') throw refuse(undefined, `expected a string, got ${input === null ? 'null' : typeof input}`);
   if (input.length > MAX_INPUT_LENGTH) throw refuse(undefined, `longer than ${MAX_INPUT_LENGTH} characters`);
   if (!E164_WITH_SEPARATORS.test(input)) {

@@ -1,6 +1,9 @@
 import { expect } from 'chai';
 import { SmsOtpError } from '../src/errors.js';
 import { normalizePhoneNumber, phoneNumberRegion } from '../src/phone.js';
+import { OtpChallenges } from '../src/challenge.js';
+import { OutboxSender } from '../src/senders/outbox.js';
+import { MemoryOtpStore } from '../src/stores/memory.js';
 
 const accepted: Array<[input: string, e164: string, msisdn: number]> = [
   ['+4512345678', '+4512345678', 4512345678], // demo user alice; GatewayAPI's documentation number
@@ -103,5 +106,21 @@ describe('phone numbers', () => {
 
   it('phoneNumberRegion refuses what normalizePhoneNumber refuses', () => {
     expect(() => phoneNumberRegion('12345678')).to.throw(SmsOtpError);
+  });
+
+  it('refuses a check option other than "possible" or "valid" as INVALID_OPTIONS, naming it', () => {
+    for (const check of ['bogus', 'VALID', 1]) {
+      expect(() => normalizePhoneNumber('+4512345678', { check } as never)).to.throw(SmsOtpError, /'possible' or 'valid'/).with.property('code', 'INVALID_OPTIONS');
+    }
+    expect(normalizePhoneNumber('+4512345678', undefined).e164).to.equal('+4512345678');
+  });
+
+  it('allowedRegions: refuses, when OtpChallenges is built, a region code libphonenumber does not know (it would refuse every number)', () => {
+    const base = { store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: 'a'.repeat(64) };
+    for (const allowedRegions of [['XX'], ['DK', 'ZZ'], [], ['dk'], 'DK']) {
+      expect(() => new OtpChallenges({ ...base, allowedRegions } as never), JSON.stringify(allowedRegions)).to.throw(SmsOtpError, /allowedRegions/).with.property('code', 'INVALID_OPTIONS');
+    }
+    expect(() => new OtpChallenges({ ...base, allowedRegions: ['DK', 'ZZ'] })).to.throw(/"ZZ"/);
+    expect(() => new OtpChallenges({ ...base, allowedRegions: ['DK', 'SE', 'GB'] })).not.to.throw();
   });
 });
