@@ -134,6 +134,7 @@ export class OtpChallenges {
   async resend(recipient: Recipient & { challengeId: string }): Promise<void> {
     const { userId, phoneNumber } = await this.delivery.check(recipient, 'resend');
     const { challengeId } = recipient;
+    if (typeof challengeId !== 'string' || challengeId.length === 0) throw new SmsOtpError('NO_PENDING_LOGIN');
     const n = this.numbers;
     const result = await this.delivery.withPhoneBudget({ userId, challengeId, phoneNumber, kind: 'resend' }, (sendId) => this.store.resend({
       userId,
@@ -158,6 +159,7 @@ export class OtpChallenges {
    * right submissions exactly one succeeds. One store round trip either way.
    */
   async verify(input: { userId: string; challengeId: string; code: unknown }): Promise<VerifyResult> {
+    if (input === null || typeof input !== 'object') throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: verify() takes an object: { userId, challengeId, code }');
     const { userId, challengeId } = input;
     const failed = (code: SmsOtpErrorCode, details: { attemptsLeft?: number; retryAfterSeconds?: number; attempts?: number; consecutiveFailures?: number } = {}): VerifyResult => {
       const { attempts, consecutiveFailures, ...shown } = details;

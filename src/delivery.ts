@@ -166,6 +166,9 @@ export function checkUserId(userId: unknown): string {
 }
 
 function checkRecipient(recipient: Recipient): Recipient {
+  if (recipient === null || typeof recipient !== 'object') {
+    throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: start() and resend() take an object: { userId, phoneNumber } (and challengeId for resend())');
+  }
   const userId = checkUserId(recipient.userId);
   // Checked before anything is stored or sent; senders get the canonical E.164 form.
   return { userId, phoneNumber: normalizePhoneNumber(recipient.phoneNumber).e164 };

@@ -69,6 +69,17 @@ describe('SmsOtpStrategy: fail', () => {
     expect(store.calls).to.equal(0);
   });
 
+  it('OtpChallenges#start, #resend and #verify called without their object: a clear SmsOtpError, no store call', async () => {
+    const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY });
+    const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (err: unknown) => (err instanceof Error ? `${(err as { code?: string }).code ?? err.name}: ${err.message}` : String(err)));
+    expect(await codeOf(challenges.start(undefined as never))).to.match(/^INVALID_OPTIONS: .*start\(\) and resend\(\) take an object/);
+    expect(await codeOf(challenges.start(null as never))).to.match(/^INVALID_OPTIONS/);
+    expect(await codeOf(challenges.resend(undefined as never))).to.match(/^INVALID_OPTIONS/);
+    expect(await codeOf(challenges.resend({ userId: 'u1', phoneNumber: '+4512345678' } as never))).to.match(/^NO_PENDING_LOGIN/);
+    expect(await codeOf(challenges.verify(undefined as never))).to.match(/^INVALID_OPTIONS: .*verify\(\) takes an object/);
+    expect(store.calls).to.equal(0);
+  });
+
   for (const [name, body] of [['no body', undefined], ['a string body', 'code=123456'], ['an array body', ['123456']], ['null', null]] as const) {
     it(`${name}: fail() with CODE_MALFORMED`, async () => {
       expect(await failure(body)).to.deep.include({ code: 'CODE_MALFORMED', status: 400 });
