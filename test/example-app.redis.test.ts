@@ -108,8 +108,20 @@ describe('Example app, Redis + GatewayAPI mode', function () {
       const redis = await ThrowawayRedis.start();
       try {
         const app = await spawnApp({ REDIS_URL: redis.url, SESSION_SECRET: randomBytes(20).toString('hex') });
+        const before = await post(app.url, '/login', { username: 'bob', password: 'bob-password' });
+        expect(before.status).to.equal(200);
         await redis.stop();
         expect((await fetch(`${app.url}/healthz`)).status).to.equal(503);
+        // The same answer with a session cookie: the health check does not load the session first.
+        const withCookie = await fetch(`${app.url}/healthz`, { headers: { cookie: cookieOf(before) } });
+        expect(withCookie.status).to.equal(503);
+        expect(await withCookie.json()).to.deep.equal({ status: 'unavailable', store: 'redis' });
+        // A page whose session cannot be saved after it was sent: the log says what the client got.
+        const page = await fetch(`${app.url}/login`, { headers: { accept: 'text/html' } });
+        await page.text();
+        for (let i = 0; i < 50 && !app.output.includes('GET /login ->'); i++) await new Promise((r) => setTimeout(r, 20));
+        expect(app.output).to.include(`GET /login -> failed after its answer (${page.status}) was sent: service_unavailable`);
+        expect(app.output).not.to.match(/GET \/login -> 503/);
         const login = await post(app.url, '/login', { username: 'alice', password: 'alice-password' });
         expect(login.status).to.equal(503);
         await redis.start();

@@ -7,7 +7,7 @@ import { ERROR_CODES, SmsOtp, SmsOtpError } from 'passport-sms-otp';
 import type { AppConfig } from './config.js';
 import { createInfrastructure, type Infrastructure } from './infra.js';
 import { messagePage } from './pages.js';
-import { mountRoutes } from './routes.js';
+import { mountHealthCheck, mountRoutes } from './routes.js';
 import { mountBenchRoutes } from './bench-routes.js';
 import { sessionId } from './sessions.js';
 import { UserDirectory, type User } from './users.js';
@@ -121,6 +121,8 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
     res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'");
     next();
   });
+  // Before the body parsers and the session: a health check never depends on a cookie.
+  mountHealthCheck(app, { infra, smsOtp });
   app.use(express.json({ limit: '16kb' }));
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
   app.use(session({
@@ -144,10 +146,15 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const { status, body, headers } = describeError(err, infra);
-    if (status >= 500) console.error(`error: ${req.method} ${req.path} -> ${status} ${body.error}${err instanceof Error ? ` (${err.name}: ${err.message})` : ''}`);
-    // Answered already (e.g. express-session failing to save after a 503 during an outage): touching
-    // the headers now would throw and Express would reset the connection instead.
-    if (res.headersSent) return;
+    const detail = `${body.error}${err instanceof Error ? ` (${err.name}: ${err.message})` : ''}`;
+    // Answered already (e.g. express-session failing to save a page's session during an outage):
+    // touching the headers now would throw and Express would reset the connection instead. The
+    // log says what the client got.
+    if (res.headersSent) {
+      if (status >= 500) console.error(`error: ${req.method} ${req.path} -> failed after its answer (${res.statusCode}) was sent: ${detail}`);
+      return;
+    }
+    if (status >= 500) console.error(`error: ${req.method} ${req.path} -> ${status} ${detail}`);
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (wantsJson(req) || req.method !== 'GET' && req.is('application/json')) res.status(status).json(body);
     else res.status(status).send(messagePage(status === 429 ? 'Please wait' : 'Something went wrong', body.message));

@@ -137,7 +137,10 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     if (req.accepts(['json', 'html']) === 'html') return res.send(outboxPage(messages));
     return res.json(messages);
   });
+}
 
+/** `GET /healthz`: 200 when the OTP store (and Redis, if used) answer within a second, else 503. */
+export function mountHealthCheck(app: Express, { infra, smsOtp }: Pick<RouteDeps, 'infra' | 'smsOtp'>): void {
   app.get('/healthz', async (_req, res) => {
     try {
       await withTimeout(Promise.all([smsOtp.challenges.ping(), infra.redis === undefined ? undefined : infra.redis.ping()]), 1000);
