@@ -23,10 +23,13 @@ export interface SmsSender {
 /** Renders the text of a code message. */
 export type MessageTemplate = (code: string, context: { ttlSeconds: number }) => string;
 
-/** The default text: short, English, the code first so it shows in notifications. */
+/**
+ * The default text: short, English, the code first so it shows in notifications. The lifetime is
+ * never overstated: whole minutes rounded down, or seconds under a minute.
+ */
 export const defaultMessageTemplate: MessageTemplate = (code, { ttlSeconds }) => {
-  const minutes = Math.max(1, Math.round(ttlSeconds / 60));
-  return `${code} is your login code. It expires in ${minutes} min. Never share it.`;
+  const lifetime = ttlSeconds < 60 ? `${Math.max(1, Math.floor(ttlSeconds))} s` : `${Math.floor(ttlSeconds / 60)} min`;
+  return `${code} is your login code. It expires in ${lifetime}. Never share it.`;
 };
 
 /** Options every bundled sender shares for the message text. */

@@ -18,6 +18,14 @@ describe('OutboxSender: the development sender', () => {
     expect(Number.isNaN(Date.parse(entry?.sentAt ?? ''))).to.equal(false);
   });
 
+  it('the default text never overstates how long the code lives: whole minutes rounded down, seconds under a minute', async () => {
+    const outbox = new OutboxSender();
+    for (const [ttlSeconds, said] of [[2, '2 s'], [59, '59 s'], [60, '1 min'], [90, '1 min'], [119, '1 min'], [300, '5 min'], [600, '10 min']] as const) {
+      await outbox.send({ to: '+4512345678', code: '123456', ttlSeconds });
+      expect(outbox.lastTo('+4512345678')?.text, String(ttlSeconds)).to.equal(`123456 is your login code. It expires in ${said}. Never share it.`);
+    }
+  });
+
   it('ends with the WebOTP line when a host is set', async () => {
     const outbox = new OutboxSender({ webOtpHost: 'example.com' });
     await outbox.send({ to: '+4512345678', code: '654321', ttlSeconds: 300 });
