@@ -48,6 +48,28 @@ describe('npm pack: the package installs and imports in an empty project', funct
     expect(JSON.parse(out)).to.deep.equal([]);
   });
 
+  it('type-checks in a strict TypeScript project with skipLibCheck off: the declarations bring the types they need', () => {
+    writeFileSync(join(dir, 'check.mts'), `
+      import { SmsOtp, SmsOtpStrategy, MemoryOtpStore, OutboxSender, type SmsOtpFailure } from 'passport-sms-otp';
+      const smsOtp = new SmsOtp<{ id: string; phone: string }>({
+        store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: '${'c'.repeat(64)}',
+        loadUser: (id) => ({ id, phone: '+4512345678' }), userId: (u) => u.id, phoneNumber: (u) => u.phone,
+      });
+      const strategy: SmsOtpStrategy<{ id: string; phone: string }> = smsOtp.strategy;
+      const failure: SmsOtpFailure = { code: 'CODE_WRONG', message: 'no' };
+      console.log(strategy.name, failure.code);
+    `);
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const out = (() => {
+      try {
+        return execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', 'check.mts'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (err) {
+        return String((err as { stdout?: string }).stdout ?? err);
+      }
+    })();
+    expect(out).to.equal('');
+  });
+
   it('runs a challenge end to end from the installed package', () => {
     const script = `
       import { OtpChallenges, MemoryOtpStore, OutboxSender } from 'passport-sms-otp';
