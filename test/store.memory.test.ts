@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { SmsOtpError } from '../src/errors.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
 import { storeContract } from './helpers/store-contract.js';
 
@@ -53,5 +54,16 @@ describe('MemoryOtpStore: bounded memory', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+describe('MemoryOtpStore: options', () => {
+  it('refuses a sweep interval that is not a whole number of ms from 1 to a day (setInterval would turn a huge one into 1 ms), and a now that is no function, as INVALID_OPTIONS', () => {
+    for (const sweepIntervalMs of [0, -1, 1.5, 86_400_001, 3e9, Number.NaN, '60000']) {
+      expect(() => new MemoryOtpStore({ sweepIntervalMs } as never), String(sweepIntervalMs)).to.throw(SmsOtpError, /sweepIntervalMs must be a whole number of ms from 1 to 86400000/).with.property('code', 'INVALID_OPTIONS');
+    }
+    expect(() => new MemoryOtpStore({ now: 5 } as never)).to.throw(SmsOtpError, /now must be a function/);
+    expect(() => new MemoryOtpStore(null as never)).to.throw(SmsOtpError, /options must be an object/);
+    new MemoryOtpStore({ sweepIntervalMs: 86_400_000 }).close();
   });
 });

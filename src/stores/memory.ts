@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { SmsOtpError } from '../errors.js';
 import { failureDelayMs, type ArmInput, type AttemptInput, type AttemptResult, type BudgetResult, type CodeRef, type IssueInput, type IssueResult, type OtpStore, type PhoneSendInput, type ResendInput, type ResendResult, type SendBudget } from '../store.js';
 
 interface Hotp { sealedSecret: string; counter: number }
@@ -7,6 +8,9 @@ interface Failures { count: number; untilMs: number; expiresAtMs: number }
 type Sends = Array<{ id: string; atMs: number }>;
 interface Challenge { id: string; attempts: number; sends: number; expiresAtMs: number }
 interface Code { challengeId: string; counter: number; expiresAtMs: number; digest?: Buffer }
+
+/** The longest `sweepIntervalMs`: a day. */
+const MAX_SWEEP_INTERVAL_MS = 86_400_000;
 
 export interface MemoryOtpStoreOptions {
   /**
@@ -38,9 +42,14 @@ export class MemoryOtpStore implements OtpStore {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: MemoryOtpStoreOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new SmsOtpError('INVALID_OPTIONS', 'MemoryOtpStore: options must be an object');
+    if (options.now !== undefined && typeof options.now !== 'function') throw new SmsOtpError('INVALID_OPTIONS', 'MemoryOtpStore: now must be a function returning milliseconds');
     this.now = options.now ?? Date.now;
     const interval = options.sweepIntervalMs ?? 60_000;
-    if (!Number.isInteger(interval) || interval < 1) throw new TypeError('MemoryOtpStore: sweepIntervalMs must be a positive whole number');
+    // setInterval turns anything above 2^31-1 ms into 1 ms: a sweep that never rests.
+    if (!Number.isInteger(interval) || interval < 1 || interval > MAX_SWEEP_INTERVAL_MS) {
+      throw new SmsOtpError('INVALID_OPTIONS', `MemoryOtpStore: sweepIntervalMs must be a whole number of ms from 1 to ${MAX_SWEEP_INTERVAL_MS}, got ${String(interval)}`);
+    }
     this.timer = setInterval(() => this.sweep(), interval);
     this.timer.unref();
   }
