@@ -132,9 +132,12 @@ export class OtpChallenges {
    * `SEND_THROTTLED`, `LOCKED`, `CHALLENGE_EXHAUSTED` or `NO_PENDING_LOGIN`.
    */
   async resend(recipient: Recipient & { challengeId: string }): Promise<void> {
+    // No challenge, no login to resend for: said before the region check and beforeSend run
+    // (delivery.check refuses a recipient that is no object at all).
+    const given: unknown = (recipient as { challengeId?: unknown } | null | undefined)?.challengeId;
+    if (recipient !== null && typeof recipient === 'object' && (typeof given !== 'string' || given.length === 0)) throw new SmsOtpError('NO_PENDING_LOGIN');
     const { userId, phoneNumber } = await this.delivery.check(recipient, 'resend');
-    const { challengeId } = recipient;
-    if (typeof challengeId !== 'string' || challengeId.length === 0) throw new SmsOtpError('NO_PENDING_LOGIN');
+    const challengeId = given as string;
     const n = this.numbers;
     const result = await this.delivery.withPhoneBudget({ userId, challengeId, phoneNumber, kind: 'resend' }, (sendId) => this.store.resend({
       userId,

@@ -56,8 +56,11 @@ export function checkAllowedRegions(regions: unknown): ReadonlySet<string> {
 
 function parseChecked(input: unknown, given: PhoneNumberCheckOptions | undefined): { e164: string; parsed: PhoneNumber } {
   const options = given ?? {};
-  if (options === null || typeof options !== 'object' || (options.check !== undefined && options.check !== 'possible' && options.check !== 'valid')) {
-    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: the phone number check must be 'possible' or 'valid', got ${JSON.stringify((options as { check?: unknown } | null)?.check ?? options)}`);
+  const check: unknown = typeof options === 'object' ? options.check : options;
+  if (typeof options !== 'object' || (check !== undefined && check !== 'possible' && check !== 'valid')) {
+    // Only a short value is shown: a phone number passed here by mistake must not reach a log.
+    const shown = typeof check === 'string' && check.length <= 16 && !/\d{3}/.test(check) ? JSON.stringify(check) : typeof check;
+    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: the phone number check must be 'possible' or 'valid', got ${shown}`);
   }
   if (typeof input !== 'string') throw refuse(undefined, `expected a string, got ${input === null ? 'null' : typeof input}`);
   if (input.length > MAX_INPUT_LENGTH) throw refuse(undefined, `longer than ${MAX_INPUT_LENGTH} characters`);

@@ -27,8 +27,8 @@ export const DEFAULT_SESSION_KEY = 'smsOtp';
 
 /** Names that would reach an object's prototype instead of a property of its own. */
 const PROTOTYPE_NAMES: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
-/** What express-session and Passport keep in a session themselves, and the session's own methods. */
-const SESSION_NAMES: ReadonlySet<string> = new Set(['cookie', 'passport', 'id', 'req', 'regenerate', 'save', 'reload', 'destroy', 'touch', 'resetMaxAge']);
+/** What express-session and Passport keep in a session themselves (Passport: the login, `messages`, `returnTo`), and the session's own methods. */
+const SESSION_NAMES: ReadonlySet<string> = new Set(['cookie', 'passport', 'messages', 'returnTo', 'id', 'req', 'regenerate', 'save', 'reload', 'destroy', 'touch', 'resetMaxAge']);
 
 /**
  * A property name given as an option (`codeField`, `sessionKey`, `userProperty`): `fallback`
@@ -38,8 +38,8 @@ const SESSION_NAMES: ReadonlySet<string> = new Set(['cookie', 'passport', 'id', 
  */
 export function propertyNameOption(option: string, value: unknown, fallback: string, reserved: ReadonlySet<string> = new Set()): string {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || value.length === 0 || value.length > 64 || PROTOTYPE_NAMES.has(value) || reserved.has(value)) {
-    const taken = [...PROTOTYPE_NAMES, ...reserved].map((n) => JSON.stringify(n)).join(', ');
+  if (typeof value !== 'string' || value.length === 0 || value.length > 64 || PROTOTYPE_NAMES.has(value) || value in Object.prototype || reserved.has(value)) {
+    const taken = [...PROTOTYPE_NAMES, 'the names of Object.prototype', ...reserved].map((n) => (n.includes(' ') ? n : JSON.stringify(n))).join(', ');
     throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: ${option} must be a name of 1-64 characters other than ${taken}; got ${typeof value === 'string' ? JSON.stringify(value.slice(0, 80)) : typeof value}`);
   }
   return value;

@@ -82,9 +82,10 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
       ? (body as Record<string, unknown>)[this.codeField]
       : undefined;
     if (!isWellFormedCode(code, this.challenges.numbers.digits)) {
-      // Audited as OtpChallenges#verify audits it, when the session says whose login it is.
+      // When the session says whose login it is, OtpChallenges#verify audits it (verify.failed); it
+      // refuses a malformed code before any store or crypto call.
       const known = readPending(req, this.sessionKey);
-      if (known !== undefined) this.challenges.events.emit('verify.failed', { userId: known.userId, challengeId: known.challengeId, reason: 'CODE_MALFORMED' });
+      if (known !== undefined) await this.challenges.verify({ userId: known.userId, challengeId: known.challengeId, code });
       return { kind: 'fail', error: smsOtpFailure('CODE_MALFORMED', code === undefined ? 'No code was posted.' : undefined) };
     }
 

@@ -29,7 +29,7 @@ describe('Options that name a property: codeField, sessionKey, userProperty', ()
     });
   }
 
-  for (const value of [...notNames, 'cookie', 'passport', 'save', 'regenerate']) {
+  for (const value of [...notNames, 'toString', 'hasOwnProperty', 'cookie', 'passport', 'messages', 'returnTo', 'save', 'regenerate']) {
     it(`sessionKey ${JSON.stringify(value)} is refused by SmsOtp, the strategy, both steps and both guards`, () => {
       const ch = challenges();
       refused(() => new SmsOtp({ ...base(), sessionKey: value } as never), 'sessionKey');

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,14 +60,9 @@ describe('npm pack: the package installs and imports in an empty project', funct
       console.log(strategy.name, failure.code);
     `);
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const out = (() => {
-      try {
-        return execFileSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', 'check.mts'], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      } catch (err) {
-        return String((err as { stdout?: string }).stdout ?? err);
-      }
-    })();
-    expect(out).to.equal('');
+    const run = spawnSync(process.execPath, [tsc, '--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', 'check.mts'], { cwd: dir, encoding: 'utf8' });
+    expect(`${run.stdout}${run.stderr}${run.error === undefined ? '' : String(run.error)}`).to.equal('');
+    expect(run.status).to.equal(0);
   });
 
   it('runs a challenge end to end from the installed package', () => {

@@ -113,6 +113,9 @@ describe('phone numbers', () => {
       expect(() => normalizePhoneNumber('+4512345678', { check } as never)).to.throw(SmsOtpError, /'possible' or 'valid'/).with.property('code', 'INVALID_OPTIONS');
     }
     expect(normalizePhoneNumber('+4512345678', undefined).e164).to.equal('+4512345678');
+    // A phone number passed as the options by mistake is not repeated in the message.
+    expect(() => normalizePhoneNumber('+4512345678', '+4587654321' as never)).to.throw(SmsOtpError, /got string$/);
+    expect(() => normalizePhoneNumber('+4512345678', { check: '+4587654321' } as never)).to.throw(SmsOtpError, /got string$/);
   });
 
   it('allowedRegions: refuses, when OtpChallenges is built, a region code libphonenumber does not know (it would refuse every number)', () => {

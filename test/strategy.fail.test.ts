@@ -78,6 +78,11 @@ describe('SmsOtpStrategy: fail', () => {
     expect(await codeOf(challenges.resend({ userId: 'u1', phoneNumber: '+4512345678' } as never))).to.match(/^NO_PENDING_LOGIN/);
     expect(await codeOf(challenges.verify(undefined as never))).to.match(/^INVALID_OPTIONS: .*verify\(\) takes an object/);
     expect(store.calls).to.equal(0);
+    // A resend without a challenge id is refused before the app's beforeSend (a CAPTCHA, a paid risk check) is asked.
+    let asked = 0;
+    const guarded = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY, beforeSend: () => { asked++; return false; } });
+    expect(await codeOf(guarded.resend({ userId: 'u1', phoneNumber: '+4512345678' } as never))).to.match(/^NO_PENDING_LOGIN/);
+    expect(asked).to.equal(0);
   });
 
   for (const [name, body] of [['no body', undefined], ['a string body', 'code=123456'], ['an array body', ['123456']], ['null', null]] as const) {

@@ -84,7 +84,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
         const code = info?.code ?? 'CODE_WRONG';
         const message = info?.message ?? 'The code is not correct.';
         const httpStatus = status ?? 401;
-        if (info?.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(info.retryAfterSeconds));
+        // Retry-After is already set: the strategy sets it with retryAfterSeconds.
         if (wantsJson(req)) {
           const body: Record<string, unknown> = { error: code, message };
           if (info?.attemptsLeft !== undefined) body.attemptsLeft = info.attemptsLeft;
