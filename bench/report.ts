@@ -127,7 +127,7 @@ export function formatReport(report: Report): string {
   const rows = [['scenario', 'req/s', 'p50 ms', 'p99 ms', 'x base req/s', 'x base p99', 'app CPU us/op', 'x base (CPU)', 'redis cmds/op', 'round trips/op', 'store trips/op']];
   for (const s of report.scenarios) {
     rows.push([
-      s.title, fixed(s.perSecond, 0), fixed(s.p50Ms, 0), fixed(s.p99Ms, 0), fixed(s.ratioPerSecond), fixed(s.ratioP99),
+      s.title, fixed(s.perSecond, 0), fixed(s.p50Ms, 1), fixed(s.p99Ms, 1), fixed(s.ratioPerSecond), fixed(s.ratioP99),
       s.appCpuUsPerOp === undefined ? '-' : fixed(s.appCpuUsPerOp, 0), s.cpuRatio === undefined ? '-' : fixed(s.cpuRatio),
       fixed(s.redisCommandsPerOp, 1), fixed(s.roundTripsPerOp, 1), fixed(s.scriptCallsPerOp, 2),
     ]);
@@ -177,7 +177,7 @@ export function formatReport(report: Report): string {
     '',
     pad(rows),
     '',
-    'req/s, p50, p99: medians over the rounds; x base: median of (run / same round\'s baseline).',
+    'req/s, p50, p99: medians over the rounds (latencies from each answer\'s own time, to a microsecond); x base: median of (run / same round\'s baseline).',
     'app CPU us/op: the app process\'s CPU time per request (/proc); x base (CPU): baseline CPU/op over this CPU/op, the',
     '  throughput ratio the app\'s own work implies; less sensitive than req/s to other load on the machine.',
     'redis cmds/op: INFO commandstats delta per request, commands run inside scripts included.',
