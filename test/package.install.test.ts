@@ -36,6 +36,9 @@ describe('npm pack: the package installs and imports in an empty project', funct
     const files = node(['-e', "const fs=require('fs');const walk=(d)=>fs.readdirSync(d,{withFileTypes:true}).flatMap(e=>e.isDirectory()?walk(d+'/'+e.name):[d+'/'+e.name]);console.log(walk('node_modules/passport-sms-otp').join('\\n'))"]).split('\n');
     expect(files).to.include('node_modules/passport-sms-otp/dist/index.d.ts');
     expect(files.filter((f) => /\/(test|src)\//.test(f))).to.deep.equal([]);
+    // The source maps carry their TypeScript (src/ is not shipped), so stack traces and debuggers can show it.
+    const map = JSON.parse(node(['-e', "process.stdout.write(require('fs').readFileSync('node_modules/passport-sms-otp/dist/strategy.js.map','utf8'))"])) as { sources: string[]; sourcesContent?: string[] };
+    expect(map.sourcesContent?.[0]).to.include('class SmsOtpStrategy');
   });
 
   it('import (ESM)', () => {
