@@ -31,10 +31,15 @@ export interface OtpStore {
    * One submission, in one atomic step: counts the attempt on the challenge, then compares the
    * submitted MACs with the live code's. A match ends the challenge and clears the user's
    * failures (of concurrent right submissions exactly one is accepted); anything else is
-   * counted as a user failure.
+   * counted as a user failure, except `unknown_key` (the code was armed under a key the caller
+   * lacks, so nothing could be compared), which takes its attempt back and counts no failure.
    */
   attempt(input: AttemptInput): Promise<AttemptResult>;
-  /** A send surely failed: forget that code, give the send, the budget and the cooldown back. */
+  /**
+   * A send did not go out (the number's budget was spent, or the text surely failed): forget that
+   * code, give the send, the budget and the cooldown back, and, if a resend had replaced a live,
+   * armed code of the same challenge, make that code live again until its own expiry.
+   */
   cancelSend(input: CodeRef & { sendId: string }): Promise<void>;
   /** Takes one send from a phone number's rolling budget, unless it is spent. */
   reservePhoneSend(input: PhoneSendInput): Promise<BudgetResult>;

@@ -7,7 +7,14 @@ interface Failures { count: number; untilMs: number; expiresAtMs: number }
 /** Sends in a rolling window, oldest first. */
 type Sends = Array<{ id: string; atMs: number }>;
 interface Challenge { id: string; attempts: number; sends: number; expiresAtMs: number }
-interface Code { challengeId: string; counter: number; expiresAtMs: number; digest?: Buffer }
+interface Code {
+  challengeId: string;
+  counter: number;
+  expiresAtMs: number;
+  digest?: Buffer;
+  /** The armed code a resend replaced, live again if this send is cancelled. */
+  previous?: { counter: number; expiresAtMs: number; digest: Buffer };
+}
 
 /** The longest `sweepIntervalMs`: a day. */
 const MAX_SWEEP_INTERVAL_MS = 86_400_000;
@@ -122,7 +129,11 @@ export class MemoryOtpStore implements OtpStore {
     if (wait > 0) return { status: 'over_budget', retryAfterMs: wait };
     challenge.sends += 1;
     hotp.counter += 1;
-    this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs });
+    const old = this.codes.get(input.userId);
+    const previous = old !== undefined && old.challengeId === input.challengeId && old.digest !== undefined && old.expiresAtMs > now
+      ? { counter: old.counter, expiresAtMs: old.expiresAtMs, digest: old.digest }
+      : undefined;
+    this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs, ...(previous === undefined ? {} : { previous }) });
     this.setCooldown(input.userId, now, input.cooldownMs);
     this.spend(this.userSends, input.userId, input.sendId, now);
     return { status: 'issued', counter: hotp.counter, sealedSecret: hotp.sealedSecret };
@@ -158,7 +169,11 @@ export class MemoryOtpStore implements OtpStore {
       }
       // Armed under a key this instance does not have: a configuration error, not the user's failure.
       const keyId = stored.subarray(0, stored.indexOf('.') + 1).toString();
-      if (!input.codeDigests.some((digest) => digest.startsWith(keyId))) return { status: 'unknown_key', attempts: challenge.attempts };
+      // Nothing was compared (no MAC of this instance can match one under another key): not counted either.
+      if (!input.codeDigests.some((digest) => digest.startsWith(keyId))) {
+        challenge.attempts -= 1;
+        return { status: 'unknown_key', attempts: challenge.attempts };
+      }
     }
     const failures = previous.count + 1;
     const delay = failureDelayMs(failures, input.failures);
@@ -173,7 +188,11 @@ export class MemoryOtpStore implements OtpStore {
     this.cooldowns.delete(input.userId);
     this.unspend(this.userSends, input.userId, input.sendId);
     const challenge = this.challenges.get(input.userId);
-    if (challenge !== undefined && challenge.id === input.challengeId && challenge.sends > 0) challenge.sends -= 1;
+    if (challenge === undefined || challenge.id !== input.challengeId) return;
+    if (challenge.sends > 0) challenge.sends -= 1;
+    // The code this resend replaced is live again, until its own expiry.
+    const previous = code.previous;
+    if (previous !== undefined && previous.expiresAtMs > this.now()) this.codes.set(input.userId, { challengeId: input.challengeId, ...previous });
   }
 
   async reservePhoneSend(input: PhoneSendInput): Promise<BudgetResult> {

@@ -73,8 +73,15 @@ local wait = budget_wait(KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[9]))
 if wait > 0 then return {'over_budget', wait} end
 redis.call('HINCRBY', KEYS[2], 'sends', 1)
 local counter = redis.call('HINCRBY', KEYS[1], 'counter', 1)
+-- The live code is kept aside in the new one until this send goes out: if it is cancelled (the
+-- number's budget is spent, or the text surely failed), CANCEL_SEND puts the old code back.
+local old = redis.call('HMGET', KEYS[3], 'challenge', 'counter', 'digest')
+local old_ttl = redis.call('PTTL', KEYS[3])
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], 'challenge', ARGV[1], 'counter', counter)
+if old[1] == ARGV[1] and old[3] and old_ttl > 0 then
+  redis.call('HSET', KEYS[3], 'prev_counter', old[2], 'prev_digest', old[3], 'prev_until', now + old_ttl)
+end
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[4]) end
 spend(KEYS[6], ARGV[2], tonumber(ARGV[9]))
@@ -127,7 +134,12 @@ if live and code[2] then
     if key_id and string.sub(ARGV[i], 1, #key_id) == key_id then known = true end
   end
   -- Armed under a key this instance does not have: a configuration error, not the user's failure.
-  if not known then return {'unknown_key', attempts} end
+  -- Nothing was compared (no MAC of this instance can match one under another key), so the
+  -- attempt is not counted either.
+  if not known then
+    redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+    return {'unknown_key', attempts - 1}
+  end
 end
 local failures = tonumber(f[1] or '0') + 1
 local backoff_after, lock_after, lock_ms = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -142,13 +154,22 @@ return {'wrong', attempts, failures}
 `;
 
 // KEYS: challenge, code, cooldown, sent. ARGV: challenge id, counter, send id.
-const CANCEL_SEND = `
-local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter')
+// Withdraws the code of a send that did not go out, and gives back what the send took; the code a
+// resend replaced is live again (until its own expiry), as if the resend had never been asked for.
+const CANCEL_SEND = `${CLOCK}
+local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter', 'prev_counter', 'prev_digest', 'prev_until')
 if code[1] ~= ARGV[1] or code[2] ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[3])
-if redis.call('HGET', KEYS[1], 'id') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'sends')) > 0 then
-  redis.call('HINCRBY', KEYS[1], 'sends', -1)
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
+  if tonumber(redis.call('HGET', KEYS[1], 'sends')) > 0 then redis.call('HINCRBY', KEYS[1], 'sends', -1) end
+  if code[4] then
+    local left = tonumber(code[5]) - clock()
+    if left > 0 then
+      redis.call('HSET', KEYS[2], 'challenge', ARGV[1], 'counter', code[3], 'digest', code[4])
+      redis.call('PEXPIRE', KEYS[2], left)
+    end
+  end
 end
 return 1
 `;

@@ -78,11 +78,11 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await right('c1', 5, ['mac-new-key', 'mac-old-key'])).to.deep.include({ status: 'accepted' });
     });
 
-    it('a code armed under a key none of the submitted MACs used: unknown_key, counted on the challenge but not as a user failure', async () => {
+    it('a code armed under a key none of the submitted MACs used: unknown_key, counted neither on the challenge nor as a user failure', async () => {
       await issueArmed('c1', 'old.mac-right');
-      expect(await right('c1', 5, ['new.mac-x'])).to.deep.equal({ status: 'unknown_key', attempts: 1 });
-      expect(await right('c1', 5, ['new.mac-x', 'old.mac-wrong'])).to.deep.equal({ status: 'wrong', attempts: 2, failures: 1 });
-      expect(await right('c1', 5, ['new.mac-x', 'old.mac-right'])).to.deep.equal({ status: 'accepted', attempts: 3 });
+      for (let i = 0; i < 6; i++) expect(await right('c1', 5, ['new.mac-x'])).to.deep.equal({ status: 'unknown_key', attempts: 0 });
+      expect(await right('c1', 5, ['new.mac-x', 'old.mac-wrong'])).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
+      expect(await right('c1', 5, ['new.mac-x', 'old.mac-right'])).to.deep.equal({ status: 'accepted', attempts: 2 });
     });
 
     it('never accepts a code that was not armed', async () => {
