@@ -52,6 +52,12 @@ const jsonType = perHeaderValue('content-type', (req) => req.is('application/jso
 /** `req.is('application/json') === 'application/json'`, with the type's answer remembered. */
 const isJsonBody = (req: Request): boolean => hasBody(req) && jsonType(req);
 
+/**
+ * Whether an error answer (the error handler's, the per-IP limit's) is JSON: as {@link wantsJson}
+ * says, and JSON either way to a request whose body is JSON.
+ */
+export const wantsJsonError = (req: Request): boolean => wantsJson(req) || (req.method !== 'GET' && isJsonBody(req));
+
 /** True when a browser says the request came from another origin (Origin, Sec-Fetch-Site). */
 function fromAnotherOrigin(req: Request): boolean {
   const site = req.get('sec-fetch-site');
@@ -156,7 +162,7 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
     }
     if (status >= 500) console.error(`error: ${req.method} ${req.path} -> ${status} ${detail}`);
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-    if (wantsJson(req) || req.method !== 'GET' && req.is('application/json')) res.status(status).json(body);
+    if (wantsJsonError(req)) res.status(status).json(body);
     else res.status(status).send(messagePage(status === 429 ? 'Please wait' : 'Something went wrong', body.message));
   });
 

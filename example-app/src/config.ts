@@ -143,6 +143,26 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 }
 
 /**
+ * True when OTP_ENCRYPTION_KEY was made up at this start (never in production): nothing sealed by
+ * another run can ever be opened, so a user's stored secret that does not open may be forgotten.
+ */
+export function encryptionKeyIsPerStart(config: Pick<AppConfig, 'production' | 'generated'>): boolean {
+  return !config.production && config.generated.includes('OTP_ENCRYPTION_KEY');
+}
+
+/** The start-up warnings, one line each, about what was made up because it was missing. */
+export function startupWarnings(config: Pick<AppConfig, 'generated' | 'redisUrl' | 'redisClusterNodes'>): string[] {
+  const redisMode = config.redisUrl !== undefined || config.redisClusterNodes !== undefined;
+  return config.generated.map((name) => {
+    const line = `warning: ${name} is not set; using a random one for this run (sessions and codes will not survive a restart)`;
+    // The users' secrets do (they never expire in Redis), sealed under a key no later run has.
+    return name === 'OTP_ENCRYPTION_KEY' && redisMode
+      ? `${line}; in Redis mode, codes' secrets from earlier runs cannot be read and are forgotten at the user's next login`
+      : line;
+  });
+}
+
+/**
  * REDIS_CLUSTER_NODES: a comma-separated list of seed nodes, `host:port` (IPv6 as `[::1]:7000`) or a
  * full `redis://` / `rediss://` URL when the nodes need a password or TLS. The client discovers the
  * rest of the cluster from them; give more than one, so the app can start while one is down.

@@ -137,12 +137,24 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
   };
 }
 
+/** What the per-IP limit answers with: the status, and the JSON body an API client gets. */
+export interface LimitRefusal {
+  status: 429 | 503;
+  body: { error: 'rate_limited'; message: string; retryAfterSeconds: number } | { error: 'service_unavailable'; message: string };
+}
+
+/** Sends a {@link LimitRefusal}; `Retry-After` is set already. The app's gives browsers a page. */
+export type LimitResponder = (req: Request, res: Response, refusal: LimitRefusal) => void;
+
+const answerJson: LimitResponder = (_req, res, { status, body }) => { res.status(status).json(body); };
+
 /**
  * A per-IP limit of `perMinute` requests on a route (Redis-backed when Redis is
  * used, so all instances share it). Over it: 429 with `Retry-After`. If the
  * limiter's store fails, the request is refused (503): login routes fail closed.
+ * `respond` sends the refusal (default: its JSON body to everyone).
  */
-export function perIpLimit(redis: RedisConnection | undefined, perMinute: number, name: string): RequestHandler[] {
+export function perIpLimit(redis: RedisConnection | undefined, perMinute: number, name: string, respond: LimitResponder = answerJson): RequestHandler[] {
   // Turned off: no middleware at all (a route takes the list as it takes one handler).
   if (perMinute === 0) return [];
   const options = { keyPrefix: `example-app:rl:${name}`, points: perMinute, duration: 60 };
@@ -157,10 +169,10 @@ export function perIpLimit(redis: RedisConnection | undefined, perMinute: number
         if (rejection instanceof RateLimiterRes) {
           const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
           res.setHeader('Retry-After', String(retryAfter));
-          res.status(429).json({ error: 'rate_limited', message: 'Too many requests from this address; try again later.', retryAfterSeconds: retryAfter });
+          respond(req, res, { status: 429, body: { error: 'rate_limited', message: 'Too many requests from this address; try again later.', retryAfterSeconds: retryAfter } });
           return;
         }
-        res.status(503).json({ error: 'service_unavailable', message: 'The rate limiter is unavailable.' });
+        respond(req, res, { status: 503, body: { error: 'service_unavailable', message: 'The rate limiter is unavailable.' } });
       },
     );
   }];

@@ -1,12 +1,12 @@
-import type { Express, NextFunction, Request, Response } from 'express';
+import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type passportModule from 'passport';
 import type { CsrfSync } from 'csrf-sync';
-import { isSmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
-import type { AppConfig } from './config.js';
-import { perIpLimit, type Infrastructure } from './infra.js';
-import { accountPage, codePage, loginPage, outboxPage } from './pages.js';
+import { DEFAULT_SESSION_KEY, isSmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
+import { encryptionKeyIsPerStart, type AppConfig } from './config.js';
+import { perIpLimit, type Infrastructure, type LimitResponder } from './infra.js';
+import { accountPage, codePage, loginPage, messagePage, outboxPage } from './pages.js';
 import type { User } from './users.js';
-import { wantsJson } from './app.js';
+import { wantsJson, wantsJsonError } from './app.js';
 
 interface RouteDeps {
   config: AppConfig;
@@ -30,6 +30,33 @@ const setFlash = (req: Request, text: string): void => {
 /** Which failures send a browser back to the password step. */
 const RESTART = new Set(['NO_PENDING_LOGIN', 'CHALLENGE_EXHAUSTED', 'USER_NOT_FOUND']);
 
+/**
+ * A field of the request body as passport-local reads it (a nested object or array counts as
+ * missing), from the body only: passport-local falls back to the query string, and credentials
+ * in a URL end up in access logs, browser history and Referer headers.
+ */
+function bodyField(req: Request, name: string): unknown {
+  const body: unknown = req.body;
+  if (body === null || typeof body !== 'object' || !Object.hasOwn(body, name)) return undefined;
+  const value = (body as Record<string, unknown>)[name];
+  return typeof value === 'object' ? undefined : value;
+}
+
+/** The per-IP limit's refusal as the app's other error answers: JSON to API clients, a page to browsers. */
+const answerLimited: LimitResponder = (req, res, { status, body }) => {
+  if (wantsJsonError(req)) {
+    res.status(status).json(body);
+    return;
+  }
+  res.status(status).send(messagePage(status === 429 ? 'Please wait' : 'Something went wrong', body.message));
+};
+
+/** Whether a logout has anything to end: a logged-in user, or a pending (half-authenticated) login. */
+function holdsLogin(req: Request): boolean {
+  const session = req.session as unknown as Record<string, unknown> | undefined;
+  return req.isAuthenticated() || session?.[DEFAULT_SESSION_KEY] !== undefined;
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), ms); })]).finally(() => clearTimeout(timer));
@@ -37,7 +64,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csrf }: RouteDeps): void {
   const digits = smsOtp.challenges.numbers.digits;
-  const limit = (name: string) => perIpLimit(infra.redis, config.rateLimitPerIpPerMin, name);
+  const limit = (name: string) => perIpLimit(infra.redis, config.rateLimitPerIpPerMin, name, answerLimited);
   const token = (req: Request): string => csrf.generateToken(req);
   const protect = csrf.csrfSynchronisedProtection;
 
@@ -49,7 +76,17 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     return res.send(loginPage(token(req), takeFlash(req)));
   });
 
+  const refuseLogin = (req: Request, res: Response, missing: boolean) => {
+    const message = missing ? 'Enter a username and a password.' : 'Wrong username or password.';
+    if (wantsJson(req)) return res.status(missing ? 400 : 401).json({ error: missing ? 'invalid_request' : 'invalid_credentials', message });
+    const username = bodyField(req, 'username');
+    return res.status(missing ? 400 : 401).send(loginPage(token(req), message, typeof username === 'string' ? username.slice(0, 256) : ''));
+  };
+
   app.post('/login', ...limit('login'), protect, (req: Request, res: Response, next: NextFunction) => {
+    // passport-local's own check (an empty or missing field is a 400), made on the body alone: with
+    // both fields there, passport-local takes them and never looks at the query string.
+    if (!bodyField(req, 'username') || !bodyField(req, 'password')) return refuseLogin(req, res, true);
     passport.authenticate('local', { session: false }, (err: unknown, user: User | false, _info: unknown, status?: number) => {
       if (err) return next(err);
       if (user) {
@@ -57,13 +94,9 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
         return next();
       }
       // Unknown user and wrong password end here alike: same status, same body, same scrypt work.
-      const missing = status === 400;
-      const message = missing ? 'Enter a username and a password.' : 'Wrong username or password.';
-      if (wantsJson(req)) return res.status(missing ? 400 : 401).json({ error: missing ? 'invalid_request' : 'invalid_credentials', message });
-      const username = typeof req.body?.username === 'string' ? req.body.username.slice(0, 256) : '';
-      return res.status(missing ? 400 : 401).send(loginPage(token(req), message, username));
+      return refuseLogin(req, res, status === 400);
     })(req, res, next);
-  }, smsOtp.start({ userProperty: 'passwordUser' }), (req, res) => {
+  }, startStep(smsOtp, encryptionKeyIsPerStart(config)), (req, res) => {
     if (wantsJson(req)) return res.json({ status: 'otp_required' });
     return res.redirect(303, '/login/otp');
   });
@@ -123,10 +156,13 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     return res.send(accountPage(token(req), user.username));
   });
 
-  app.post('/logout', protect, (req: Request, res: Response, next: NextFunction) => {
-    req.logout((err) => {
+  app.post('/logout', ...limit('logout'), protect, (req: Request, res: Response, next: NextFunction) => {
+    const done = () => (wantsJson(req) ? res.json({ status: 'logged_out' }) : res.redirect(303, '/login'));
+    // Nothing to end: Passport's logout would save this session and store a new one, on every request.
+    if (!holdsLogin(req)) return done();
+    return req.logout((err) => {
       if (err) return next(err);
-      return wantsJson(req) ? res.json({ status: 'logged_out' }) : res.redirect(303, '/login');
+      return done();
     });
   });
 
@@ -137,6 +173,31 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     if (req.accepts(['json', 'html']) === 'html') return res.send(outboxPage(messages));
     return res.json(messages);
   });
+}
+
+/**
+ * The start step of `POST /login` (the user is in `req.passwordUser`). With `forgetUnreadable` (the
+ * encryption key was made up at this start, never in production): a user whose stored secret does
+ * not open (`SECRET_UNREADABLE`, sealed by an earlier run under its own random key, which no run
+ * will have again) is forgotten and the step runs once more, with a new secret. With a configured
+ * key the error stands: a lost or wrong key is the operator's to see, and forgetting would hide it.
+ */
+function startStep(smsOtp: SmsOtp<User>, forgetUnreadable: boolean): RequestHandler {
+  const start = smsOtp.start({ userProperty: 'passwordUser' });
+  if (!forgetUnreadable) return start;
+  return (req, res, next) => {
+    const holder = req as unknown as { passwordUser?: User };
+    const user = holder.passwordUser;
+    start(req, res, (err?: unknown) => {
+      if (user === undefined || !isSmsOtpError(err) || err.code !== 'SECRET_UNREADABLE') return next(err);
+      smsOtp.challenges.forgetUser(user.id).then(() => {
+        console.warn(`warning: forgot the unreadable secret of user ${user.id}: OTP_ENCRYPTION_KEY is generated per start, so a secret sealed by an earlier run can never be read; a new one is made`);
+        // The start step takes the user off the request as it reads it.
+        holder.passwordUser = user;
+        start(req, res, next);
+      }, next);
+    });
+  };
 }
 
 /** `GET /healthz`: 200 when the OTP store (and Redis, if used) answer within a second, else 503. */

@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, startupWarnings } from './config.js';
 import { createExampleApp } from './app.js';
 import { createHttpServer } from './http-server.js';
 
@@ -13,9 +13,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  for (const name of config.generated) {
-    console.warn(`warning: ${name} is not set; using a random one for this run (sessions and codes will not survive a restart)`);
-  }
+  for (const line of startupWarnings(config)) console.warn(line);
   const { app, infra, close } = await createExampleApp(config);
   const server = createHttpServer(app).listen(config.port, config.host, () => {
     const address = server.address();
