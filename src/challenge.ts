@@ -3,7 +3,7 @@ import { CodeDelivery, checkUserId, seconds, type Recipient, type SendContext } 
 import { SmsOtpError, smsOtpFailure, type SmsOtpErrorCode } from './errors.js';
 import { SmsOtpEventEmitter } from './events.js';
 import { isWellFormedCode } from './hotp.js';
-import { resolveNumbers, type ChallengeNumbers } from './options.js';
+import { CHALLENGE_OPTION_NAMES, DEFAULTS, resolveNumbers, unknownOptions, type ChallengeNumbers } from './options.js';
 import { checkAllowedRegions } from './phone.js';
 import { SecretSealer, type EncryptionKey } from './secrets.js';
 import type { SmsSender } from './sender.js';
@@ -69,6 +69,9 @@ export class OtpChallenges {
 
   constructor(options: OtpChallengesOptions) {
     if (options === null || typeof options !== 'object') throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: options must be an object');
+    // A misspelled store, sender or key is named as such, not reported missing.
+    const unknown = unknownOptions('passport-sms-otp', options, [...Object.keys(CHALLENGE_OPTION_NAMES), ...Object.keys(DEFAULTS)]);
+    if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
     const { store, sender, encryptionKey, encryptionKeys, allowedRegions, beforeSend, ...numbers } = options;
     if (store === null || typeof store !== 'object' || typeof store.attempt !== 'function') {
       throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: options.store must be an OtpStore (RedisOtpStore or MemoryOtpStore)');

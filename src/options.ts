@@ -1,3 +1,4 @@
+import type { OtpChallengesOptions } from './challenge.js';
 import { SmsOtpError } from './errors.js';
 
 /** The numbers of the code step. Every one is in seconds or a plain count. */
@@ -117,6 +118,9 @@ export function resolveNumbers(input: Partial<ChallengeNumbers> = {}): Readonly<
   if (input === null || typeof input !== 'object') {
     throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: options must be an object');
   }
+  // OtpChallenges hands over every option it does not read itself: a misspelled one lands here.
+  const unknown = unknownOptions('passport-sms-otp', input, Object.keys(DEFAULTS), Object.keys(CHALLENGE_OPTION_NAMES));
+  if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
   const resolved = { ...DEFAULTS };
   for (const name of Object.keys(DEFAULTS) as Array<keyof ChallengeNumbers>) {
     const value = input[name];
@@ -150,4 +154,89 @@ export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
   return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/** Every key of an options type, for a construction-time check of the names given: the type keeps the list complete. */
+export type OptionNames<Options> = Readonly<Record<keyof Options, true>>;
+
+/**
+ * {@link OtpChallenges}' options besides the numbers. OtpChallenges reads them itself, so they
+ * never reach {@link resolveNumbers}, but a misspelling of one does, and should be told so.
+ */
+export const CHALLENGE_OPTION_NAMES = Object.freeze({
+  store: true,
+  sender: true,
+  encryptionKey: true,
+  encryptionKeys: true,
+  allowedRegions: true,
+  beforeSend: true,
+} satisfies OptionNames<Omit<OtpChallengesOptions, keyof ChallengeNumbers>>);
+
+const MAX_NAMED = 5;
+const MAX_SUGGESTIONS = 3;
+const MAX_EDITS = 2;
+
+/**
+ * Checks the names of an options object once, at construction. A misspelled option would
+ * otherwise be dropped without a word and its default used (a code lifetime of 300 s instead of
+ * the 60 asked for), so every own key must be a known name, whatever its value (`undefined`
+ * included). Returns the error message, starting with `owner`, naming the unknown keys and the
+ * closest known name of each (`also` widens the names suggested, not those allowed); `undefined`
+ * when every key is known. The caller throws it as the kind of error its other option mistakes are.
+ */
+export function unknownOptions(owner: string, options: object, known: Iterable<string>, also: Iterable<string> = []): string | undefined {
+  const allowed = new Set(known);
+  const unknown = Object.keys(options).filter((name) => !allowed.has(name));
+  if (unknown.length === 0) return undefined;
+  const candidates = [...new Set([...allowed, ...also])];
+  const named = unknown.slice(0, MAX_NAMED).map((name) => {
+    const near = closestNames(name, candidates);
+    return `${describe(name)}${near.length === 0 ? '' : ` (did you mean ${near.join(' or ')}?)`}`;
+  });
+  const more = unknown.length > MAX_NAMED ? ` and ${unknown.length - MAX_NAMED} more` : '';
+  return `${owner}: unknown option${unknown.length === 1 ? '' : 's'} ${named.join(', ')}${more}`;
+}
+
+/**
+ * The known names closest to a misspelled one: those equal to it but for case, else those at the
+ * fewest edits (at most 2, case aside), else those it starts or ends, or that start or end it
+ * (`timeout` for `timeoutMs`, `senderName` for `sender`), with at least 4 characters in common.
+ * At most three: when more fit, none is suggested.
+ */
+export function closestNames(name: string, candidates: readonly string[]): string[] {
+  const lower = name.toLowerCase();
+  const others = candidates.filter((candidate) => candidate !== name);
+  const sameCase = others.filter((candidate) => candidate.toLowerCase() === lower);
+  if (sameCase.length > 0) return sameCase.slice(0, MAX_SUGGESTIONS);
+  let best = MAX_EDITS + 1;
+  let nearest: string[] = [];
+  for (const candidate of others) {
+    if (Math.abs(candidate.length - name.length) > MAX_EDITS) continue;
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance > MAX_EDITS) continue;
+    if (distance < best) [best, nearest] = [distance, [candidate]];
+    else if (distance === best) nearest.push(candidate);
+  }
+  if (nearest.length > 0) return nearest.length <= MAX_SUGGESTIONS ? nearest : [];
+  const affixed = others.filter((candidate) => {
+    const other = candidate.toLowerCase();
+    const [short, long] = other.length < lower.length ? [other, lower] : [lower, other];
+    return short.length >= 4 && (long.startsWith(short) || long.endsWith(short));
+  });
+  return affixed.length <= MAX_SUGGESTIONS ? affixed : [];
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of two neighbours, 1 each. */
+function editDistance(a: string, b: string): number {
+  const width = b.length + 1;
+  const cells: number[] = [];
+  const cell = (i: number, j: number): number => cells[i * width + j] ?? Number.POSITIVE_INFINITY;
+  for (let i = 0; i <= a.length; i++) {
+    for (let j = 0; j <= b.length; j++) {
+      let value = i === 0 ? j : j === 0 ? i : Math.min(cell(i - 1, j) + 1, cell(i, j - 1) + 1, cell(i - 1, j - 1) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, cell(i - 2, j - 2) + 1);
+      cells.push(value);
+    }
+  }
+  return cell(a.length, b.length);
 }

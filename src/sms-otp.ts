@@ -1,6 +1,8 @@
 import type { RequestHandler } from 'express';
 import { OtpChallenges, type OtpChallengesOptions } from './challenge.js';
+import { SmsOtpError } from './errors.js';
 import { requireAuthenticated, requirePendingLogin, type GuardOptions } from './guards.js';
+import { CHALLENGE_OPTION_NAMES, DEFAULTS, unknownOptions, type OptionNames } from './options.js';
 import { sessionKeyOption } from './session.js';
 import { resendSmsOtp, startSmsOtp, type UserAccessors } from './steps.js';
 import { SmsOtpStrategy, type LoadUser } from './strategy.js';
@@ -13,6 +15,28 @@ export interface SmsOtpOptions<User> extends OtpChallengesOptions, UserAccessors
   codeField?: string;
   /** @default 'smsOtp' */
   sessionKey?: string;
+}
+
+/** SmsOtp's own options; the rest go to {@link OtpChallenges}. */
+const OWN_OPTION_NAMES = Object.freeze({
+  loadUser: true,
+  userId: true,
+  phoneNumber: true,
+  codeField: true,
+  sessionKey: true,
+} satisfies OptionNames<Omit<SmsOtpOptions<unknown>, keyof OtpChallengesOptions>>);
+
+/** Every option {@link SmsOtp} takes: its own, OtpChallenges' and the numbers. */
+const OPTION_NAMES: readonly string[] = Object.freeze([...Object.keys(OWN_OPTION_NAMES), ...Object.keys(CHALLENGE_OPTION_NAMES), ...Object.keys(DEFAULTS)]);
+
+/** The guards' options when SmsOtp gives the session key. */
+const GUARD_OPTION_NAMES: readonly string[] = Object.freeze(Object.keys({ onDenied: true } satisfies OptionNames<Omit<GuardOptions, 'sessionKey'>>));
+
+/** Refuses an option name the method does not take, as INVALID_OPTIONS like SmsOtp's other option mistakes. */
+function checkOptionNames(owner: string, options: unknown, known: readonly string[]): void {
+  if (options === null || typeof options !== 'object') return;
+  const unknown = unknownOptions(owner, options, known);
+  if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
 }
 
 /**
@@ -33,6 +57,8 @@ export class SmsOtp<User> {
 
   constructor(options: SmsOtpOptions<User>) {
     if (options === null || typeof options !== 'object') throw new TypeError('SmsOtp requires an options object');
+    // Before anything else: a misspelled loadUser should be named as one, not reported missing.
+    checkOptionNames('passport-sms-otp: SmsOtp', options, OPTION_NAMES);
     const { loadUser, userId, phoneNumber, codeField, sessionKey, ...challengeOptions } = options;
     if (typeof loadUser !== 'function' || typeof userId !== 'function' || typeof phoneNumber !== 'function') {
       throw new TypeError('SmsOtp requires loadUser(id), userId(user) and phoneNumber(user) functions');
@@ -45,6 +71,8 @@ export class SmsOtp<User> {
 
   /** The step after the password check; see {@link startSmsOtp}. */
   start(options: { userProperty?: string } = {}): RequestHandler {
+    // Only userProperty: the rest is SmsOtp's, and a sessionKey here would part the step from the strategy.
+    checkOptionNames('passport-sms-otp: SmsOtp#start', options, ['userProperty']);
     const { userId, phoneNumber } = this.options;
     return startSmsOtp<User>({ challenges: this.challenges, userId, phoneNumber, sessionKey: this.sessionKey, ...options });
   }
@@ -57,11 +85,13 @@ export class SmsOtp<User> {
 
   /** See {@link requireAuthenticated}. */
   requireAuthenticated(options: Omit<GuardOptions, 'sessionKey'> = {}): RequestHandler {
+    checkOptionNames('passport-sms-otp: SmsOtp#requireAuthenticated', options, GUARD_OPTION_NAMES);
     return requireAuthenticated({ ...options, sessionKey: this.sessionKey });
   }
 
   /** See {@link requirePendingLogin}. */
   requirePendingLogin(options: Omit<GuardOptions, 'sessionKey'> = {}): RequestHandler {
+    checkOptionNames('passport-sms-otp: SmsOtp#requirePendingLogin', options, GUARD_OPTION_NAMES);
     return requirePendingLogin({ ...options, sessionKey: this.sessionKey });
   }
 }

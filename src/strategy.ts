@@ -1,8 +1,9 @@
 import { Strategy } from 'passport-strategy';
 import type { Request } from 'express';
 import { OtpChallenges } from './challenge.js';
-import { smsOtpFailure, type SmsOtpError } from './errors.js';
+import { SmsOtpError, smsOtpFailure } from './errors.js';
 import { isWellFormedCode } from './hotp.js';
+import { unknownOptions, type OptionNames } from './options.js';
 import { clearPending, propertyNameOption, readPending, sessionKeyOption } from './session.js';
 
 /** Finds the user of a pending login by id; `null`/`undefined` when there is none any more. */
@@ -29,6 +30,14 @@ export interface SmsOtpStrategyOptions<User> {
    */
   name?: string;
 }
+
+const OPTION_NAMES: readonly string[] = Object.freeze(Object.keys({
+  challenges: true,
+  loadUser: true,
+  codeField: true,
+  sessionKey: true,
+  name: true,
+} satisfies OptionNames<SmsOtpStrategyOptions<unknown>>));
 
 /** What `fail()` passes on: the error's stable code and message, plus what a client may be told. */
 export interface SmsOtpFailure {
@@ -58,6 +67,9 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
   constructor(options: SmsOtpStrategyOptions<User>) {
     super();
     if (options === null || typeof options !== 'object') throw new TypeError('SmsOtpStrategy requires an options object');
+    // First: a misspelled loadUser is named as one (INVALID_OPTIONS, as a bad codeField is), not reported missing.
+    const unknown = unknownOptions('passport-sms-otp: SmsOtpStrategy', options, OPTION_NAMES);
+    if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
     if (!(options.challenges instanceof OtpChallenges)) throw new TypeError('SmsOtpStrategy requires options.challenges (an OtpChallenges)');
     if (typeof options.loadUser !== 'function') throw new TypeError('SmsOtpStrategy requires a loadUser(id) function');
     this.name = options.name ?? 'sms-otp';

@@ -1,3 +1,4 @@
+import { unknownOptions, type OptionNames } from '../options.js';
 import { normalizePhoneNumber } from '../phone.js';
 import {
   checkMessageOptions,
@@ -9,6 +10,7 @@ import {
   type SmsSender,
 } from '../sender.js';
 import { checkSuccessBody, errorFromResponse, transportError } from './gatewayapi-errors.js';
+import { isLoopback, readEndpoint } from './gatewayapi-url.js';
 import { signOAuth1Request } from './oauth1.js';
 import { smsLength } from './sms-segments.js';
 
@@ -93,6 +95,22 @@ export const GATEWAYAPI_DEFAULTS = Object.freeze({
   timeoutMs: 10_000,
 });
 
+const OPTION_NAMES: readonly string[] = Object.freeze(Object.keys({
+  token: true,
+  key: true,
+  secret: true,
+  baseUrl: true,
+  sender: true,
+  class: true,
+  userref: true,
+  label: true,
+  timeoutMs: true,
+  fetch: true,
+  onWarning: true,
+  messageTemplate: true,
+  webOtpHost: true,
+} satisfies OptionNames<GatewayApiSenderOptions>));
+
 const MAX_TIMEOUT_MS = 120_000;
 const CLASSES: ReadonlySet<string> = new Set(['standard', 'premium', 'secret']);
 const SENDER_PATTERN = /^(?:[A-Za-z0-9]{1,11}|[0-9]{1,15})$/;
@@ -127,24 +145,6 @@ function readAuth(options: GatewayApiSenderOptions): Auth {
   throw new TypeError('GatewayApiSender: credentials are required: { token } or { key, secret }');
 }
 
-function readEndpoint(baseUrl: string): URL {
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    throw new TypeError('GatewayApiSender: baseUrl must be an absolute URL such as "https://gatewayapi.com"');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError('GatewayApiSender: baseUrl must use https: (or http: for a local test server)');
-  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-    throw new TypeError('GatewayApiSender: baseUrl must not carry a query, a fragment or credentials');
-  }
-  return new URL(`${url.pathname.replace(/\/+$/, '')}/rest/mtsms`, url);
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
-}
-
 function checkOptionalText(name: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (!isNonEmptyString(value)) throw new TypeError(`GatewayApiSender: ${name} must be a non-empty string when given`);
@@ -170,6 +170,9 @@ export class GatewayApiSender implements SmsSender {
 
   constructor(options: GatewayApiSenderOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('GatewayApiSender: options are required');
+    // First: a misspelled option (`classs`, `timeout`) is a mistake to name, not a default to fall back on.
+    const unknown = unknownOptions('GatewayApiSender', options, OPTION_NAMES);
+    if (unknown !== undefined) throw new TypeError(unknown);
     this.#auth = readAuth(options);
     const endpoint = readEndpoint(options.baseUrl ?? GATEWAYAPI_DEFAULTS.baseUrl);
     this.#endpoint = endpoint.href;
@@ -201,6 +204,7 @@ export class GatewayApiSender implements SmsSender {
     const onWarning = options.onWarning ?? ((text: string) => process.emitWarning(text, 'PassportSmsOtpWarning'));
     if (typeof onWarning !== 'function') throw new TypeError('GatewayApiSender: onWarning must be a function');
     this.#warnIfLong(onWarning);
+    // The endpoint's host is baseUrl's own (readEndpoint makes sure), so this judges what was configured.
     if (endpoint.protocol === 'http:' && !isLoopback(endpoint.hostname)) {
       onWarning(`GatewayApiSender: baseUrl uses plain http: to ${endpoint.host}; credentials and codes travel unencrypted.`);
     }

@@ -1,4 +1,5 @@
 import { SmsOtpError } from '../errors.js';
+import { unknownOptions, type OptionNames } from '../options.js';
 import { checkMessageOptions, renderMessage, type MessageOptions, type SmsMessage, type SmsSender } from '../sender.js';
 
 /** One message in the outbox, as a dev page shows it. */
@@ -23,6 +24,13 @@ export interface OutboxSenderOptions extends MessageOptions {
   allowInProduction?: boolean;
 }
 
+const OPTION_NAMES: readonly string[] = Object.freeze(Object.keys({
+  maxMessages: true,
+  allowInProduction: true,
+  messageTemplate: true,
+  webOtpHost: true,
+} satisfies OptionNames<OutboxSenderOptions>));
+
 /**
  * A development {@link SmsSender} that keeps the messages in memory instead of
  * sending them, for a dev page and for tests. Not for production: it refuses
@@ -34,6 +42,10 @@ export class OutboxSender implements SmsSender {
   private readonly messageOptions: MessageOptions;
 
   constructor(options: OutboxSenderOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new SmsOtpError('INVALID_OPTIONS', 'OutboxSender: options must be an object');
+    // First: a misspelled allowInProduction must be named, not answered with the production refusal.
+    const unknown = unknownOptions('OutboxSender', options, OPTION_NAMES);
+    if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
     if (process.env.NODE_ENV === 'production' && options.allowInProduction !== true) {
       throw new SmsOtpError('INVALID_OPTIONS', 'OutboxSender is a development sender and refuses NODE_ENV=production; configure a real sender (pass allowInProduction: true to force it)');
     }

@@ -1,0 +1,207 @@
+import { expect } from 'chai';
+import { OtpChallenges, SmsOtp, SmsOtpError, SmsOtpStrategy } from '../src/index.js';
+import { closestNames, DEFAULTS, resolveNumbers } from '../src/options.js';
+import { GatewayApiSender, type GatewayApiSenderOptions } from '../src/senders/gatewayapi.js';
+import { OutboxSender } from '../src/senders/outbox.js';
+import { MemoryOtpStore } from '../src/stores/memory.js';
+import { TEST_KEY } from './helpers/app.js';
+
+// A misspelled option used to be dropped without a word and its default used: codeTTLSeconds: 60
+// gave codes that lived 300 s. Every constructor now refuses a name it does not know, whatever its
+// value, and names the closest known one.
+
+/** What a build threw, or a failure naming the build. */
+function thrownBy(build: () => unknown): Error {
+  try {
+    build();
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('the options were accepted');
+}
+
+const challengeBase = () => ({ store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: TEST_KEY });
+const smsOtpBase = () => ({ ...challengeBase(), loadUser: () => ({ id: 'u1' }), userId: (u: { id: string }) => u.id, phoneNumber: () => '+4512345678' });
+
+describe('Options: an unknown name is refused at construction, with the closest known name', () => {
+  describe('OtpChallenges (the numbers, through resolveNumbers)', () => {
+    it('codeTTLSeconds and maxAttempt are refused with INVALID_OPTIONS naming both and suggesting the right names', () => {
+      const err = thrownBy(() => new OtpChallenges({ ...challengeBase(), codeTTLSeconds: 60, maxAttempt: 3 } as never));
+      expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+      expect(err.message).to.include('"codeTTLSeconds" (did you mean codeTtlSeconds?)').and.include('"maxAttempt" (did you mean maxAttempts?)');
+    });
+
+    const BAD: Array<[string, Record<string, unknown>, string, string | undefined]> = [
+      ['a wrong case', { MaxAttempts: 3 }, 'MaxAttempts', 'maxAttempts'],
+      ['a missing letter', { lockSecond: 60 }, 'lockSecond', 'lockSeconds'],
+      ['two swapped letters', { digtis: 8 }, 'digtis', 'digits'],
+      ['the unit left off', { codeTtl: 60 }, 'codeTtl', 'codeTtlSeconds'],
+      ['an undefined value (still a misspelling)', { maxAttempt: undefined }, 'maxAttempt', 'maxAttempts'],
+      ['a misspelled option OtpChallenges reads itself', { allowedRegion: ['DK'] }, 'allowedRegion', 'allowedRegions'],
+      ['nothing near', { colour: 'red' }, 'colour', undefined],
+    ];
+    for (const [name, extra, key, suggestion] of BAD) {
+      it(`refuses ${name}: ${key}`, () => {
+        const err = thrownBy(() => new OtpChallenges({ ...challengeBase(), ...extra } as never));
+        expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+        expect(err.message).to.include(`"${key}"`);
+        if (suggestion === undefined) expect(err.message).to.not.include('did you mean');
+        else expect(err.message).to.include(`did you mean ${suggestion}?`);
+      });
+    }
+
+    it('resolveNumbers itself refuses an unknown name', () => {
+      expect(() => resolveNumbers({ maxAttempt: 3 } as never)).to.throw(SmsOtpError, /maxAttempt.*did you mean maxAttempts\?/).with.property('code', 'INVALID_OPTIONS');
+    });
+
+    it('every documented option is accepted, and undefined stands for the default', () => {
+      const store = new MemoryOtpStore();
+      const sender = new OutboxSender();
+      const all = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY, allowedRegions: ['DK'], beforeSend: () => true, ...DEFAULTS, maxAttempts: 3 });
+      expect(all.numbers.maxAttempts).to.equal(3);
+      const undefinedEverywhere = Object.fromEntries(Object.keys(DEFAULTS).map((name) => [name, undefined]));
+      const none = new OtpChallenges({ store, sender, encryptionKey: undefined, encryptionKeys: [{ id: 'k', key: TEST_KEY }], allowedRegions: undefined, beforeSend: undefined, ...undefinedEverywhere });
+      expect(none.numbers).to.deep.equal(DEFAULTS);
+    });
+  });
+
+  describe('SmsOtp (its own options, OtpChallenges\' and the numbers)', () => {
+    it('a misspelled number is refused with INVALID_OPTIONS', () => {
+      const err = thrownBy(() => new SmsOtp({ ...smsOtpBase(), codeTTLSeconds: 60 } as never));
+      expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+      expect(err.message).to.include('did you mean codeTtlSeconds?');
+    });
+
+    it('a misspelled loadUser is named as one, not reported missing', () => {
+      const { loadUser, ...rest } = smsOtpBase();
+      const err = thrownBy(() => new SmsOtp({ ...rest, loaduser: loadUser } as never));
+      expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+      expect(err.message).to.include('"loaduser" (did you mean loadUser?)');
+    });
+
+    it('a misspelled codeField or sessionKey is refused', () => {
+      expect(thrownBy(() => new SmsOtp({ ...smsOtpBase(), codefield: 'otp' } as never)).message).to.include('did you mean codeField?');
+      expect(thrownBy(() => new SmsOtp({ ...smsOtpBase(), sessionkey: 'mfa' } as never)).message).to.include('did you mean sessionKey?');
+    });
+
+    it('every documented option is accepted, undefined ones too', () => {
+      const smsOtp = new SmsOtp({ ...smsOtpBase(), codeField: 'otp', sessionKey: 'mfa', allowedRegions: ['DK', 'SE'], beforeSend: () => true, ...DEFAULTS, maxAttempts: 4 });
+      expect(smsOtp.challenges.numbers.maxAttempts).to.equal(4);
+      expect(() => new SmsOtp({ ...smsOtpBase(), codeField: undefined, sessionKey: undefined, allowedRegions: undefined, beforeSend: undefined, maxAttempts: undefined })).to.not.throw();
+    });
+
+    it('start() takes only userProperty, and the guards only onDenied: SmsOtp gives the session key', () => {
+      const smsOtp = new SmsOtp(smsOtpBase());
+      expect(() => smsOtp.start({ userProperty: 'passwordUser' })).to.not.throw();
+      expect(() => smsOtp.start({ userPropery: 'passwordUser' } as never)).to.throw(SmsOtpError, /did you mean userProperty\?/).with.property('code', 'INVALID_OPTIONS');
+      expect(() => smsOtp.start({ sessionKey: 'other' } as never)).to.throw(SmsOtpError, /"sessionKey"/);
+      expect(() => smsOtp.requireAuthenticated({ onDenied: () => undefined })).to.not.throw();
+      expect(() => smsOtp.requireAuthenticated({ ondenied: () => undefined } as never)).to.throw(SmsOtpError, /did you mean onDenied\?/);
+      expect(() => smsOtp.requirePendingLogin({ sessionKey: 'other' } as never)).to.throw(SmsOtpError, /"sessionKey"/);
+    });
+  });
+
+  describe('SmsOtpStrategy', () => {
+    const challenges = () => new OtpChallenges(challengeBase());
+
+    it('a misspelled option is refused with INVALID_OPTIONS, like a bad codeField', () => {
+      const err = thrownBy(() => new SmsOtpStrategy({ challenges: challenges(), loadUser: () => undefined, codefield: 'otp' } as never));
+      expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+      expect(err.message).to.include('"codefield" (did you mean codeField?)');
+    });
+
+    it('a number given to the strategy instead of OtpChallenges is refused', () => {
+      expect(() => new SmsOtpStrategy({ challenges: challenges(), loadUser: () => undefined, maxAttempts: 3 } as never)).to.throw(SmsOtpError, /"maxAttempts"/);
+    });
+
+    it('every documented option is accepted', () => {
+      expect(new SmsOtpStrategy({ challenges: challenges(), loadUser: () => undefined, codeField: 'otp', sessionKey: 'mfa', name: 'sms' }).name).to.equal('sms');
+      expect(() => new SmsOtpStrategy({ challenges: challenges(), loadUser: () => undefined, codeField: undefined, sessionKey: undefined, name: undefined })).to.not.throw();
+    });
+  });
+
+  describe('GatewayApiSender', () => {
+    const build = (options: Record<string, unknown>) => () => new GatewayApiSender({ onWarning: () => undefined, ...options } as unknown as GatewayApiSenderOptions);
+
+    it('senderName, timeout and classs are refused with a TypeError naming each and the right name', () => {
+      const err = thrownBy(build({ token: 't', senderName: 'ExampleApp', timeout: 5000, classs: 'secret' }));
+      expect(err).to.be.instanceOf(TypeError);
+      expect(err.message).to.match(/^GatewayApiSender: unknown options/)
+        .and.include('"senderName" (did you mean sender?)')
+        .and.include('"timeout" (did you mean timeoutMs?)')
+        .and.include('"classs" (did you mean class?)');
+    });
+
+    it('a misspelled credential is named, never echoed', () => {
+      const err = thrownBy(build({ tokne: 'very-secret-token' }));
+      expect(err).to.be.instanceOf(TypeError);
+      expect(err.message).to.include('"tokne" (did you mean token?)').and.not.include('very-secret-token');
+    });
+
+    it('an unknown name with an undefined value is refused too', () => {
+      expect(build({ token: 't', baseURL: undefined })).to.throw(TypeError, /"baseURL" \(did you mean baseUrl\?\)/);
+    });
+
+    it('every documented option is accepted, undefined ones too', () => {
+      expect(build({
+        token: 't', key: undefined, secret: undefined, baseUrl: 'https://gatewayapi.eu', sender: 'ExampleApp', class: 'secret', userref: 'ref', label: 'otp',
+        timeoutMs: 5000, fetch: globalThis.fetch, messageTemplate: (code: string) => `${code} is your code`, webOtpHost: 'example.com',
+      })).to.not.throw();
+      expect(build({ key: 'k', secret: 's', token: undefined, baseUrl: undefined, sender: undefined, class: undefined, userref: undefined, label: undefined, timeoutMs: undefined, fetch: undefined, messageTemplate: undefined, webOtpHost: undefined })).to.not.throw();
+    });
+  });
+
+  describe('OutboxSender', () => {
+    it('a misspelled option is refused with INVALID_OPTIONS, like its other option mistakes', () => {
+      const err = thrownBy(() => new OutboxSender({ maxMessage: 10 } as never));
+      expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+      expect(err.message).to.include('"maxMessage" (did you mean maxMessages?)');
+    });
+
+    it('a misspelled allowInProduction is named, not answered with the production refusal', () => {
+      const before = process.env.NODE_ENV;
+      process.env.NODE_ENV = 'production';
+      try {
+        expect(() => new OutboxSender({ allowInproduction: true } as never)).to.throw(SmsOtpError, /did you mean allowInProduction\?/);
+      } finally {
+        if (before === undefined) delete process.env.NODE_ENV;
+        else process.env.NODE_ENV = before;
+      }
+    });
+
+    it('every documented option is accepted', () => {
+      expect(() => new OutboxSender({ maxMessages: 5, allowInProduction: false, messageTemplate: (code) => `Code ${code}`, webOtpHost: 'example.com' })).to.not.throw();
+      expect(() => new OutboxSender({ maxMessages: undefined, allowInProduction: undefined, messageTemplate: undefined, webOtpHost: undefined })).to.not.throw();
+    });
+  });
+
+  describe('the suggestions', () => {
+    const NAMES = ['digits', 'codeTtlSeconds', 'lockSeconds', 'sendWindowSeconds', 'resendCooldownSeconds', 'maxAttempts', 'maxSendsPerChallenge', 'maxSendsPerUser', 'maxSendsPerPhoneNumber', 'sender', 'timeoutMs', 'token', 'key', 'secret'];
+    const CASES: Array<[string, string[]]> = [
+      ['CODETTLSECONDS', ['codeTtlSeconds']],
+      ['maxAttempt', ['maxAttempts']],
+      ['maxAtempts', ['maxAttempts']],
+      ['digtis', ['digits']],
+      ['timeout', ['timeoutMs']],
+      ['senderName', ['sender']],
+      ['maxSends', ['maxSendsPerChallenge', 'maxSendsPerUser', 'maxSendsPerPhoneNumber']],
+      ['tokens', ['token']],
+      ['kye', ['key']],
+      ['colour', []],
+      ['x', []],
+      ['seconds', []], // ends four names: none is the one
+    ];
+    for (const [name, expected] of CASES) {
+      it(`${name} → ${expected.join(', ') || 'none'}`, () => {
+        expect(closestNames(name, NAMES)).to.deep.equal(expected);
+      });
+    }
+  });
+});
+
+describe('OtpChallenges used directly: a misspelled store, sender or key is named, not reported missing', () => {
+  it('names "stor" and suggests store', () => {
+    const build = () => new OtpChallenges({ stor: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: 'c'.repeat(64) } as never);
+    expect(build).to.throw(SmsOtpError, /unknown option "stor" \(did you mean store\?\)/);
+  });
+});
