@@ -3,6 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import session from 'express-session';
 import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
+import { SmsOtpError } from 'passport-sms-otp';
 import { fewerLoginWrites, sessionId, type FewerLoginWritesOptions } from '../example-app/src/sessions.js';
 import { clearExampleAppKeys, newestCode, startExampleApp } from './helpers/example-app.js';
 import { connectRedis, REDIS_URL, type TestRedisClient } from './helpers/redis.js';
@@ -13,13 +14,16 @@ type Call = { op: 'set' | 'destroy' | 'touch'; sid: string; data?: string };
 class RecordingStore extends session.MemoryStore {
   calls: Call[] = [];
   failNext: Partial<Record<Call['op'], Error>> = {};
-  /** How long the next call of each kind takes to answer. */
-  delayNext: Partial<Record<Call['op'], number>> = {};
-  private later(op: Call['op'], run: () => void): void {
+  /** How long the next call of each kind takes to answer (a `get` is delayed, not recorded). */
+  delayNext: Partial<Record<Call['op'] | 'get', number>> = {};
+  private later(op: Call['op'] | 'get', run: () => void): void {
     const ms = this.delayNext[op] ?? 0;
     delete this.delayNext[op];
     if (ms > 0) setTimeout(run, ms);
     else run();
+  }
+  override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
+    this.later('get', () => super.get(sid, callback));
   }
   override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
     this.calls.push({ op: 'set', sid, data: JSON.stringify(data) });
@@ -96,11 +100,47 @@ function appWith(store: RecordingStore, errors: string[] = [], options: FewerLog
       return res.json({ ok: true });
     });
   });
+  // As the start step when the code store fails: a regenerated session, then an error answer.
+  app.post('/regenerate-then-fail', (req: Request, _res: Response, next: NextFunction) => {
+    req.session.regenerate((err) => {
+      if (err) return next(err);
+      return setTimeout(() => next(new Error('code store down')), 20);
+    });
+  });
+  app.post('/fail', (req: Request, _res: Response, next: NextFunction) => {
+    if (req.query.change === '1') (req.session as Bag).n = 7;
+    next(new Error('route failed'));
+  });
   app.use((err: Error, _req: Request, res: Response, _next: NextFunction) => {
     errors.push(err.message);
     if (!res.headersSent) res.status(503).json({ error: err.message });
   });
   return app;
+}
+
+/**
+ * `appWith`'s app mounted in another, whose error handler takes what the inner app passes on
+ * after its own error handler ran: where Express's final handler would print the error's stack
+ * and destroy the connection.
+ */
+function withFinalHandler(inner: express.Express, passedOn: string[]) {
+  const outer = express();
+  outer.use(inner);
+  outer.use((err: Error, _req: Request, _res: Response, _next: NextFunction) => { passedOn.push(err.message); });
+  return outer;
+}
+
+/** What `run` prints with console.error. */
+async function consoleErrors(run: () => Promise<void>): Promise<string[]> {
+  const logged: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => { logged.push(args.join(' ')); };
+  try {
+    await run();
+  } finally {
+    console.error = original;
+  }
+  return logged;
 }
 
 describe('Example app sessions: ids and login writes (example-app/src/sessions.ts)', () => {
@@ -171,20 +211,32 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     });
 
     it('a failed write before the failed delete is known does not let the end of the request store the login', async () => {
+      const errors: string[] = [];
+      const passedOn: string[] = [];
+      agent = request.agent(withFinalHandler(appWith(store, errors), passedOn));
+      await agent.post('/visit');
       store.delayNext.destroy = 30;
       store.failNext.destroy = new Error('DEL failed');
       store.failNext.set = new Error('SET failed');
-      expect((await agent.post('/login')).status).to.equal(503);
-      await new Promise((resolve) => setTimeout(resolve, 80));
+      const logged = await consoleErrors(async () => {
+        expect((await agent.post('/login')).status).to.equal(503);
+        await new Promise((resolve) => setTimeout(resolve, 80));
+      });
       expect(await store.loggedIn()).to.equal(0);
+      // The SET's failure is the answer; the DEL's, known after it, is one line of log.
+      expect([errors, passedOn]).to.deep.equal([['SET failed'], []]);
+      expect(logged).to.deep.equal(['session store: POST /login -> the session was not saved after its answer (503) was sent (DEL failed)']);
     });
 
-    it('a session regenerated twice in a request waits for both deletes', async () => {
+    it('a session regenerated twice in a request waits for both deletes (and reports a failure once)', async () => {
       store.failNext.destroy = new Error('first DEL failed');
-      const res = await agent.post('/regenerate-twice');
-      expect([res.status, res.body.error]).to.deep.equal([503, 'first DEL failed']);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      const logged = await consoleErrors(async () => {
+        const res = await agent.post('/regenerate-twice');
+        expect([res.status, res.body.error]).to.deep.equal([503, 'first DEL failed']);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      });
       expect(await store.loggedIn()).to.equal(0);
+      expect(logged).to.deep.equal([]);
     });
 
     it('a repeat of an earlier content is written when a different write went out in between', async () => {
@@ -225,6 +277,123 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       }
       expect(logged).to.deep.equal(['session store: the replaced session was not deleted (DEL failed)']);
       expect(store.calls.filter((c) => c.op === 'set')).to.deep.equal([]);
+    });
+  });
+
+  describe('fewerLoginWrites after an error answer: one report per failure, never a second next(err)', () => {
+    // express-session hands a failure of its write (or touch) as the response ends to next(),
+    // after the answer. After the app's error handler has answered, that reaches Express's final
+    // handler: the error's stack on stderr and the client's connection destroyed.
+    let store: RecordingStore;
+    let errors: string[];
+    let passedOn: string[];
+    let agent: ReturnType<typeof request.agent>;
+    const settled = () => new Promise((resolve) => setTimeout(resolve, 40));
+    beforeEach(async () => {
+      store = new RecordingStore();
+      errors = [];
+      passedOn = [];
+      agent = request.agent(withFinalHandler(appWith(store, errors, { touchAfterSeconds: 0 }), passedOn));
+      expect((await agent.post('/visit')).status).to.equal(200);
+      store.calls = [];
+    });
+
+    it('a failed delete that the login\'s write reported is not reported again by the write at the end of the request', async () => {
+      store.failNext.destroy = new Error('DEL failed');
+      const logged = await consoleErrors(async () => {
+        expect((await agent.post('/login')).status).to.equal(503);
+        await settled();
+      });
+      expect([errors, passedOn, logged]).to.deep.equal([['DEL failed'], [], []]);
+      expect(await store.loggedIn()).to.equal(0);
+    });
+
+    it('a failed delete that was logged is not reported again after the error answer of a later failure (a login during an outage)', async () => {
+      store.failNext.destroy = new Error('DEL failed');
+      const logged = await consoleErrors(async () => {
+        expect((await agent.post('/regenerate-then-fail')).status).to.equal(503);
+        await settled();
+      });
+      expect([errors, passedOn, logged]).to.deep.equal([['code store down'], [], ['session store: the replaced session was not deleted (DEL failed)']]);
+      expect(store.calls.filter((c) => c.op === 'set')).to.deep.equal([]);
+    });
+
+    it('a write that fails after an error answer is one line of log, not passed on', async () => {
+      store.failNext.set = new Error('SET failed');
+      const logged = await consoleErrors(async () => {
+        expect((await agent.post('/fail?change=1')).status).to.equal(503);
+        await settled();
+      });
+      expect([errors, passedOn, logged]).to.deep.equal([['route failed'], [], ['session store: POST /fail -> the session was not saved after its answer (503) was sent (SET failed)']]);
+    });
+
+    it('a touch that fails after an error answer is one line of log, not passed on', async () => {
+      store.failNext.touch = new Error('EXPIRE failed');
+      const logged = await consoleErrors(async () => {
+        expect((await agent.post('/fail')).status).to.equal(503);
+        await settled();
+      });
+      expect(store.calls.map((c) => c.op)).to.deep.equal(['touch']);
+      expect([errors, passedOn, logged]).to.deep.equal([['route failed'], [], ['session store: POST /fail -> the session\'s expiry was not pushed back after its answer (503) was sent (EXPIRE failed)']]);
+    });
+
+    it('after an answer that is not an error, a failed write still goes to the app\'s error handler (which logs it)', async () => {
+      store.failNext.set = new Error('SET failed');
+      const logged = await consoleErrors(async () => {
+        expect((await agent.post('/visit')).status).to.equal(200);
+        await settled();
+      });
+      expect([errors, passedOn, logged]).to.deep.equal([['SET failed'], [], []]);
+    });
+  });
+
+  describe('fewerLoginWrites gives up on a store that does not answer', () => {
+    const isTimeout = (err: unknown) => err instanceof SmsOtpError && err.code === 'STORE_UNAVAILABLE' && err.status === 503;
+    const data = () => ({ cookie: { originalMaxAge: null } }) as unknown as session.SessionData;
+
+    it('get, set, destroy and touch fail with STORE_UNAVAILABLE (503) after timeoutMs, once: the late answer is dropped', async () => {
+      const inner = new RecordingStore();
+      const wrapped = fewerLoginWrites(inner, { timeoutMs: 30, touchAfterSeconds: 0 });
+      const answers: Record<string, unknown[]> = { get: [], set: [], destroy: [], touch: [] };
+      for (const op of ['get', 'set', 'destroy', 'touch'] as const) inner.delayNext[op] = 120;
+      const started = performance.now();
+      wrapped.get('a', (err) => { answers.get?.push(err); });
+      wrapped.set('b', data(), (err) => { answers.set?.push(err); });
+      wrapped.destroy('c', (err) => { answers.destroy?.push(err); });
+      (wrapped.touch as (sid: string, d: session.SessionData, cb: (err?: unknown) => void) => void)('d', data(), (err) => { answers.touch?.push(err); });
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(performance.now() - started).to.be.below(110);
+      for (const [op, got] of Object.entries(answers)) {
+        expect(got, op).to.have.length(1);
+        expect(isTimeout(got[0]), `${op}: ${String(got[0])}`).to.equal(true);
+        expect((got[0] as Error).message).to.equal(`The session store did not answer a ${op} within 30 ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      expect(Object.values(answers).map((got) => got.length)).to.deep.equal([1, 1, 1, 1]);
+    });
+
+    it('a store that answers in time answers as before', async () => {
+      const inner = new RecordingStore();
+      const wrapped = fewerLoginWrites(inner, { timeoutMs: 200 });
+      inner.delayNext.get = 20;
+      await new Promise<void>((resolve, reject) => { wrapped.set('s', data(), (err) => (err ? reject(err) : resolve())); });
+      const got = await new Promise<unknown>((resolve, reject) => { wrapped.get('s', (err, sess) => (err ? reject(err) : resolve(sess))); });
+      expect(got).to.deep.equal({ cookie: { originalMaxAge: null } });
+    });
+
+    it('a login whose old session\'s delete hangs fails after timeoutMs, and its new session is deleted again', async () => {
+      const store = new RecordingStore();
+      const errors: string[] = [];
+      const agent = request.agent(appWith(store, errors, { timeoutMs: 50 }));
+      await agent.post('/visit');
+      store.delayNext.destroy = 300;
+      const started = performance.now();
+      const res = await agent.post('/login');
+      expect([res.status, res.body.error]).to.deep.equal([503, 'The session store did not answer a destroy within 50 ms']);
+      expect(performance.now() - started).to.be.below(250);
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      expect(await store.loggedIn()).to.equal(0);
+      expect(errors).to.deep.equal(['The session store did not answer a destroy within 50 ms']);
     });
   });
 
@@ -350,6 +519,10 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       for (const bad of [{ maxRemembered: 1.5 }, { maxRemembered: -1 }]) {
         expect(() => fewerLoginWrites(new RecordingStore(), bad)).to.throw(TypeError, /maxRemembered must be a whole number/);
       }
+      for (const bad of [{ timeoutMs: 0 }, { timeoutMs: -1 }, { timeoutMs: 1.5 }, { timeoutMs: 60_001 }, { timeoutMs: Number.NaN }, { timeoutMs: Infinity }, { timeoutMs: '2000' as unknown as number }]) {
+        expect(() => fewerLoginWrites(new RecordingStore(), bad)).to.throw(TypeError, /timeoutMs must be a whole number of ms from 1 to 60000/);
+      }
+      for (const good of [{ timeoutMs: 1 }, { timeoutMs: 60_000 }]) expect(() => fewerLoginWrites(new RecordingStore(), good)).to.not.throw();
     });
   });
 

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type session from 'express-session';
+import { SmsOtpError } from 'passport-sms-otp';
 
 // Two costs of express-session that every login pays, taken off the code step's hot path. Both
 // keep express-session's behaviour as it is seen from outside: the same ids, the same stored data.
@@ -29,6 +31,57 @@ export function sessionId(): string {
 
 type Callback = (err?: unknown) => void;
 const settle = (run: (done: Callback) => void): Promise<void> => new Promise((resolve, reject) => { run((err) => (err ? reject(err) : resolve())); });
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** The longest `timeoutMs`: a minute, as the package's `commandTimeoutMs`. */
+const MAX_TIMEOUT_MS = 60_000;
+
+/**
+ * `done` for one store call, called once: with the store's answer, or with `STORE_UNAVAILABLE`
+ * (503, as the package's RedisOtpStore times out) if none came within `timeoutMs`. A Redis that
+ * hangs (paused, or a network that drops packets without closing the connection) leaves
+ * node-redis connected and "ready", and its commands wait for ever; their late answers go nowhere.
+ */
+function within<T>(timeoutMs: number, call: string, done: (err?: unknown, value?: T) => void): (err?: unknown, value?: T) => void {
+  let settled = false;
+  const timer = setTimeout(() => {
+    settled = true;
+    done(new SmsOtpError('STORE_UNAVAILABLE', `The session store did not answer a ${call} within ${timeoutMs} ms`));
+  }, timeoutMs);
+  return (err, value) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    done(err, value);
+  };
+}
+
+type AnsweredRequest = { method?: string; originalUrl?: string; url?: string; res?: ServerResponse };
+
+/**
+ * The request of a session (express-session's `Session` keeps it as `req`) once its answer has
+ * gone out: express-session's own write or touch as the response ends comes after the answer.
+ */
+function answered(data: unknown): AnsweredRequest & { res: ServerResponse } | undefined {
+  const req = (data as { req?: AnsweredRequest } | null | undefined)?.req;
+  return req?.res?.headersSent === true ? req as AnsweredRequest & { res: ServerResponse } : undefined;
+}
+
+/**
+ * What to hand express-session for a write or touch that failed. After an error answer (4xx/5xx,
+ * as the app's error handler sends) nothing: express-session passes the error to next() after
+ * the answer, and next() is then past the app's error handler, in Express's final handler, which
+ * prints the error's stack and destroys the connection (a keep-alive client loses it). The client
+ * has its answer; the log gets one line. After any other answer, next() still reaches the app's
+ * error handler, which logs it.
+ */
+function toReport(data: unknown, err: unknown, what: string): unknown {
+  const req = answered(data);
+  if (req === undefined || req.res.statusCode < 400) return err;
+  const path = (req.originalUrl ?? req.url ?? '').split('?')[0];
+  console.error(`session store: ${req.method} ${path} -> ${what} after its answer (${req.res.statusCode}) was sent (${messageOf(err)})`);
+  return undefined;
+}
 
 /** Options of {@link fewerLoginWrites}. */
 export interface FewerLoginWritesOptions {
@@ -47,6 +100,14 @@ export interface FewerLoginWritesOptions {
    * @default 100000
    */
   maxRemembered?: number;
+  /**
+   * Milliseconds each call to the store (get, set, destroy, touch, and a regenerate's destroy)
+   * may take before it fails with `STORE_UNAVAILABLE` (503), as the package's `commandTimeoutMs`:
+   * a Redis that hangs without closing the connection would otherwise hang every request that
+   * has a session. From 1 to 60 000.
+   * @default 2000
+   */
+  timeoutMs?: number;
 }
 
 /** Milliseconds on a clock that never goes back (setting the system clock does not move it). */
@@ -110,14 +171,31 @@ class RecentExpiries {
  *   holds the answer's last byte back until it returns) when this process wrote or touched the
  *   session less than `touchAfterSeconds` ago, as connect-mongo's `touchAfter` does. A wrong code
  *   typed a few seconds after the password step then costs the session store nothing.
+ *
+ * And, so that a Redis outage answers every request once, at once, with a 503:
+ *
+ * - every store call fails with `STORE_UNAVAILABLE` after `timeoutMs` (a late answer is dropped).
+ * - a failure is reported once. express-session's write or touch as the response ends, after an
+ *   error answer, is not passed on (it would reach Express's final handler: a stack trace, and the
+ *   connection destroyed): a failed DEL reported already is not reported again, anything else is
+ *   one line of log.
  */
 export function fewerLoginWrites<S extends session.Store>(store: S, options: FewerLoginWritesOptions = {}): S {
   const touchAfterSeconds = options.touchAfterSeconds ?? 60;
   const maxRemembered = options.maxRemembered ?? 100_000;
   if (typeof touchAfterSeconds !== 'number' || !(touchAfterSeconds >= 0) || !Number.isFinite(touchAfterSeconds)) throw new TypeError('fewerLoginWrites: touchAfterSeconds must be a number of seconds, 0 or more');
   if (!Number.isSafeInteger(maxRemembered) || maxRemembered < 0) throw new TypeError('fewerLoginWrites: maxRemembered must be a whole number, 0 or more');
-  const set = store.set.bind(store);
-  const destroy = store.destroy.bind(store);
+  const timeoutMs = options.timeoutMs ?? 2000;
+  if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) throw new TypeError(`fewerLoginWrites: timeoutMs must be a whole number of ms from 1 to ${MAX_TIMEOUT_MS}`);
+  // Every call forwarded to the store gives up after timeoutMs; express-session's own get and
+  // destroy (and a reload, through get) too.
+  const get = store.get.bind(store);
+  const rawSet = store.set.bind(store);
+  const rawDestroy = store.destroy.bind(store);
+  const set = (sid: string, data: session.SessionData, done: Callback): void => rawSet(sid, data, within(timeoutMs, 'set', done));
+  const destroy = (sid: string, done: Callback): void => rawDestroy(sid, within(timeoutMs, 'destroy', done));
+  store.get = (sid, callback) => get(sid, within(timeoutMs, 'get', callback));
+  store.destroy = (sid, callback) => destroy(sid, callback ?? (() => undefined));
   // A store whose sessions live a fixed number of seconds (connect-redis's `ttl`, a day by
   // default): never skip more than a tenth of that either.
   const storeTtl = (store as { ttl?: unknown }).ttl;
@@ -135,6 +213,8 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
   store.regenerate = (req, callback) => {
     // A session regenerated twice in one request: the new one waits for both DELs.
     const earlier = replaced.get(req.session);
+    // ...and reports their failure: the session it replaces no longer does.
+    if (earlier !== undefined) reported.add(req.session);
     const oldId = req.sessionID;
     const deleted = Promise.all([earlier, settle((done) => destroy(oldId, done))]).then(() => undefined);
     (store as S & { generate(r: typeof req): void }).generate(req);
@@ -143,14 +223,20 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
     deleted.then(() => { replaced.delete(fresh); }, (err: unknown) => {
       failed.set(fresh, err);
       // Every write of the new session waits for this DEL and reports it; with none, say it here.
-      if (!reported.has(fresh)) console.error(`session store: the replaced session was not deleted (${err instanceof Error ? err.message : String(err)})`);
+      if (!reported.has(fresh)) console.error(`session store: the replaced session was not deleted (${messageOf(err)})`);
     });
     callback();
   };
 
   store.set = (sid, data, callback) => {
     const done: Callback = callback ?? (() => undefined);
-    if (failed.has(data)) return done(failed.get(data));
+    if (failed.has(data)) {
+      // The DEL's failure is reported already (by the write that waited for it, or logged). Any
+      // write before the answer fails with it; express-session's write after the answer is
+      // dropped, not reported twice. Decided once express-session has sent the answer's head.
+      const err = failed.get(data);
+      return queueMicrotask(() => done(answered(data) === undefined ? err : undefined));
+    }
     const record = `${sid}\n${JSON.stringify(data)}`;
     const deleted = replaced.get(data);
     if (deleted === undefined && written.get(data) === record) return done();
@@ -169,12 +255,12 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
       // The old session may still be there: take the new one away again (same key, so after this write).
       if (failed.has(data)) destroy(sid, () => undefined);
       recent?.forget(sid);
-      done(err);
+      done(toReport(data, err, 'the session was not saved'));
     });
   };
 
-  const touch = store.touch?.bind(store);
-  if (touch !== undefined && recent !== undefined) {
+  const touch = store.touch?.bind(store) as ((sid: string, data: session.SessionData, done: Callback) => void) | undefined;
+  if (touch !== undefined) {
     store.touch = (sid, data, typedCallback) => {
       // Typed without arguments, but stores hand an error to it and express-session passes it on.
       const callback = typedCallback as Callback | undefined;
@@ -182,11 +268,11 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
       // Answered at once, so express-session sends the whole answer in one write, too.
       // A cookie with a maxAge sets the session's lifetime: never skip more than a tenth of it.
       const maxAge = (data as { cookie?: { originalMaxAge?: unknown } } | undefined)?.cookie?.originalMaxAge;
-      if (recent.fresh(sid, now, typeof maxAge === 'number' ? maxAge : undefined)) return callback?.();
-      (touch as (sid: string, data: session.SessionData, done: Callback) => void)(sid, data, (err?: unknown) => {
-        if (!err) recent.note(sid, now);
-        callback?.(err);
-      });
+      if (recent?.fresh(sid, now, typeof maxAge === 'number' ? maxAge : undefined)) return callback?.();
+      touch(sid, data, within(timeoutMs, 'touch', (err?: unknown) => {
+        if (!err) recent?.note(sid, now);
+        callback?.(err ? toReport(data, err, 'the session\'s expiry was not pushed back') : undefined);
+      }));
     };
   }
   return store;

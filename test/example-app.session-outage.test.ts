@@ -1,0 +1,209 @@
+import { expect } from 'chai';
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import net from 'node:net';
+import type { ExampleApp } from '../example-app/src/app.js';
+import { newestCode, startExampleApp } from './helpers/example-app.js';
+import { stopChild } from './helpers/process.js';
+import { freePort } from './helpers/redis.js';
+
+// The example app's sessions when its Redis hangs (paused with SIGSTOP: the connection stays open
+// and node-redis stays "ready") or is gone: one clean 503 per request, within the command timeout,
+// the client's connection still usable, and no stack trace in the log.
+
+/** A redis-server of this file's own, which the tests pause, resume and shut down. */
+class OwnRedis {
+  private child: ChildProcess | undefined;
+  private constructor(readonly port: number) {}
+
+  static async start(): Promise<OwnRedis> {
+    const redis = new OwnRedis(await freePort());
+    await redis.start();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    for (let i = 0; i < 200; i++) {
+      if (await answersPing(this.port)) return;
+      await sleep(25);
+    }
+    throw new Error(`redis-server did not start on port ${this.port}`);
+  }
+
+  pause(): void { this.child?.kill('SIGSTOP'); }
+  resume(): void { this.child?.kill('SIGCONT'); }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    child?.kill('SIGCONT');
+    await stopChild(child, 'SIGKILL');
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.createConnection({ host: '127.0.0.1', port });
+    const done = (ok: boolean): void => { socket.destroy(); resolve(ok); };
+    socket.setTimeout(500, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (data) => done(data.toString('latin1').startsWith('+PONG')));
+  });
+}
+
+type Answer = { status: number; body: Record<string, unknown>; ms: number; reusedSocket: boolean };
+
+/** The example app on a loopback port, asked over one keep-alive connection (as a browser or a proxy does). */
+class Client {
+  readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  connections = 0;
+  private constructor(private readonly server: http.Server, private readonly port: number) {
+    server.on('connection', () => { this.connections += 1; });
+  }
+
+  static async of(handle: ExampleApp): Promise<Client> {
+    const server = http.createServer(handle.app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return new Client(server, (server.address() as net.AddressInfo).port);
+  }
+
+  /** One request; fails (instead of hanging the suite) when no whole answer came within `limitMs`. */
+  send(method: 'GET' | 'POST', path: string, options: { body?: object; cookie?: string; limitMs?: number } = {}): Promise<Answer & { cookie: string | undefined }> {
+    const started = performance.now();
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { accept: 'application/json', ...(options.cookie ? { cookie: options.cookie } : {}) };
+      const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+      if (payload !== undefined) headers['content-type'] = 'application/json';
+      const req = http.request({ host: '127.0.0.1', port: this.port, method, path, headers, agent: this.agent }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => { text += chunk; });
+        res.on('end', () => {
+          clearTimeout(timer);
+          const cookie = res.headers['set-cookie']?.find((c) => c.startsWith('sid='))?.split(';')[0];
+          resolve({ status: res.statusCode ?? 0, body: text === '' ? {} : JSON.parse(text) as Record<string, unknown>, ms: performance.now() - started, reusedSocket: req.reusedSocket, cookie });
+        });
+        res.on('error', reject);
+      });
+      const timer = setTimeout(() => {
+        req.destroy();
+        reject(new Error(`${method} ${path}: no whole answer within ${options.limitMs ?? 6000} ms`));
+      }, options.limitMs ?? 6000);
+      req.on('error', (err) => { clearTimeout(timer); reject(err); });
+      req.end(payload);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+/** Everything the app prints with console.error between capture() and restore(), one entry per call. */
+class ErrorLog {
+  readonly entries: string[] = [];
+  private original: typeof console.error | undefined;
+  capture(): void {
+    this.entries.length = 0;
+    this.original = console.error;
+    console.error = (...args: unknown[]) => { this.entries.push(args.map((a) => (a instanceof Error ? a.stack ?? String(a) : String(a))).join(' ')); };
+  }
+  restore(): void {
+    if (this.original !== undefined) console.error = this.original;
+    this.original = undefined;
+  }
+}
+
+const env = (redisUrl: string): Record<string, string> => ({ REDIS_URL: redisUrl, SESSION_SECRET: 'x'.repeat(40), OTP_ENCRYPTION_KEY: 'cd'.repeat(32), OTP_SENDS_PER_WINDOW: '100' });
+const ALICE = { username: 'alice', password: 'alice-password' };
+
+describe('Example app sessions during a Redis outage (example-app/src/sessions.ts)', function () {
+  this.timeout(40_000);
+  let redis: OwnRedis | undefined;
+  let handle: ExampleApp | undefined;
+  let client: Client | undefined;
+  const log = new ErrorLog();
+  beforeEach(() => log.capture());
+  afterEach(async () => {
+    log.restore();
+    redis?.resume();
+    await client?.close();
+    await handle?.close();
+    await redis?.stop();
+    redis = undefined;
+    handle = undefined;
+    client = undefined;
+  });
+
+  /** Alice logged in (password and code), with her session cookie. */
+  async function loggedIn(c: Client, app: ExampleApp): Promise<string> {
+    const first = await c.send('POST', '/login', { body: ALICE });
+    expect([first.status, first.body.status]).to.deep.equal([200, 'otp_required']);
+    const second = await c.send('POST', '/login/otp', { body: { code: newestCode(app.infra.outbox?.messages ?? []) }, cookie: first.cookie });
+    expect([second.status, second.body]).to.deep.equal([200, { status: 'authenticated' }]);
+    const cookie = second.cookie as string;
+    expect((await c.send('GET', '/account', { cookie })).body).to.deep.equal({ username: 'alice' });
+    return cookie;
+  }
+
+  it('a Redis that hangs: a request with a session answers 503 STORE_UNAVAILABLE within the 2 s timeout, a login too, and all works again once Redis is back', async () => {
+    redis = await OwnRedis.start();
+    handle = await startExampleApp(env(redis.url));
+    client = await Client.of(handle);
+    const cookie = await loggedIn(client, handle);
+
+    redis.pause();
+    // The session's GET hangs: it fails after the session store's 2 s timeout.
+    const account = await client.send('GET', '/account', { cookie });
+    expect([account.status, account.body.error]).to.deep.equal([503, 'STORE_UNAVAILABLE']);
+    expect(account.ms).to.be.within(1500, 4000);
+    expect(handle.infra.redis?.isReady, 'node-redis does not notice a paused server').to.equal(true);
+    // The password step: the old session's DEL, the codes and the new session's write all hang.
+    const login = await client.send('POST', '/login', { body: ALICE });
+    expect([login.status, login.body.error]).to.deep.equal([503, 'STORE_UNAVAILABLE']);
+    expect(login.ms).to.be.below(4500);
+    const again = await client.send('GET', '/account', { cookie });
+    expect([again.status, again.reusedSocket]).to.deep.equal([503, true]);
+
+    redis.resume();
+    // The late answers of the paused commands are ignored; the session is still there.
+    expect((await client.send('GET', '/account', { cookie })).body).to.deep.equal({ username: 'alice' });
+    expect((await client.send('POST', '/login', { body: ALICE })).status).to.equal(200);
+    expect(client.connections, 'one keep-alive connection for every request').to.equal(1);
+    expect(log.entries.filter((e) => /\n\s+at /.test(e)), 'no stack traces').to.deep.equal([]);
+    expect(log.entries.filter((e) => e.includes('\n')), 'one line per entry').to.deep.equal([]);
+  });
+
+  it('a Redis that is down: each failed password step is one 503 JSON answer on a connection that stays usable, and no stack trace is logged', async () => {
+    redis = await OwnRedis.start();
+    handle = await startExampleApp(env(redis.url));
+    client = await Client.of(handle);
+    await redis.stop();
+    for (let i = 0; i < 100 && handle.infra.redis?.isReady; i++) await sleep(20);
+    expect(handle.infra.redis?.isReady).to.equal(false);
+
+    const first = await client.send('POST', '/login', { body: ALICE });
+    expect([first.status, first.body.error]).to.deep.equal([503, 'STORE_UNAVAILABLE']);
+    const second = await client.send('POST', '/login', { body: ALICE });
+    expect([second.status, second.reusedSocket]).to.deep.equal([503, true]);
+    await sleep(100);
+    expect(client.connections, 'the first answer did not cost the connection').to.equal(1);
+
+    expect(log.entries.filter((e) => /\n\s+at /.test(e)), 'no stack traces').to.deep.equal([]);
+    expect(log.entries.filter((e) => e.includes('\n')), 'one line per entry').to.deep.equal([]);
+    // One line for the answer per request; the rest are the Redis client's and the session store's own lines.
+    expect(log.entries.filter((e) => e.startsWith('error: POST /login -> 503'))).to.have.length(2);
+    expect(log.entries.filter((e) => e.startsWith('session store:')).length, 'the old session\'s DEL, once per request at most').to.be.at.most(2);
+    expect(log.entries.filter((e) => e.includes('failed after its answer'))).to.deep.equal([]);
+  });
+});
