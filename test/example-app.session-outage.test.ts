@@ -1,63 +1,15 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import type { ExampleApp } from '../example-app/src/app.js';
 import { newestCode, startExampleApp } from './helpers/example-app.js';
-import { stopChild } from './helpers/process.js';
-import { freePort } from './helpers/redis.js';
+import { ThrowawayRedis } from './helpers/redis.js';
 
 // The example app's sessions when its Redis hangs (paused with SIGSTOP: the connection stays open
 // and node-redis stays "ready") or is gone: one clean 503 per request, within the command timeout,
 // the client's connection still usable, and no stack trace in the log.
 
-/** A redis-server of this file's own, which the tests pause, resume and shut down. */
-class OwnRedis {
-  private child: ChildProcess | undefined;
-  private constructor(readonly port: number) {}
-
-  static async start(): Promise<OwnRedis> {
-    const redis = new OwnRedis(await freePort());
-    await redis.start();
-    return redis;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    for (let i = 0; i < 200; i++) {
-      if (await answersPing(this.port)) return;
-      await sleep(25);
-    }
-    throw new Error(`redis-server did not start on port ${this.port}`);
-  }
-
-  pause(): void { this.child?.kill('SIGSTOP'); }
-  resume(): void { this.child?.kill('SIGCONT'); }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    child?.kill('SIGCONT');
-    await stopChild(child, 'SIGKILL');
-  }
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.createConnection({ host: '127.0.0.1', port });
-    const done = (ok: boolean): void => { socket.destroy(); resolve(ok); };
-    socket.setTimeout(500, () => done(false));
-    socket.on('error', () => done(false));
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (data) => done(data.toString('latin1').startsWith('+PONG')));
-  });
-}
 
 type Answer = { status: number; body: Record<string, unknown>; ms: number; reusedSocket: boolean };
 
@@ -129,7 +81,7 @@ const ALICE = { username: 'alice', password: 'alice-password' };
 
 describe('Example app sessions during a Redis outage (example-app/src/sessions.ts)', function () {
   this.timeout(40_000);
-  let redis: OwnRedis | undefined;
+  let redis: ThrowawayRedis | undefined;
   let handle: ExampleApp | undefined;
   let client: Client | undefined;
   const log = new ErrorLog();
@@ -157,7 +109,7 @@ describe('Example app sessions during a Redis outage (example-app/src/sessions.t
   }
 
   it('a Redis that hangs: a request with a session answers 503 STORE_UNAVAILABLE within the 2 s timeout, a login too, and all works again once Redis is back', async () => {
-    redis = await OwnRedis.start();
+    redis = await ThrowawayRedis.start();
     handle = await startExampleApp(env(redis.url));
     client = await Client.of(handle);
     const cookie = await loggedIn(client, handle);
@@ -185,7 +137,7 @@ describe('Example app sessions during a Redis outage (example-app/src/sessions.t
   });
 
   it('a Redis that is down: each failed password step is one 503 JSON answer on a connection that stays usable, and no stack trace is logged', async () => {
-    redis = await OwnRedis.start();
+    redis = await ThrowawayRedis.start();
     handle = await startExampleApp(env(redis.url));
     client = await Client.of(handle);
     await redis.stop();

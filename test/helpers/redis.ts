@@ -93,9 +93,14 @@ export class ThrowawayRedis {
     throw new Error(`redis-server did not start on port ${this.port}`);
   }
 
+  /** Pauses the server (SIGSTOP): its connections stay open, nothing answers. */
+  pause(): void { this.process?.kill('SIGSTOP'); }
+  resume(): void { this.process?.kill('SIGCONT'); }
+
   async stop(): Promise<void> {
     const child = this.process;
     this.process = undefined;
+    child?.kill('SIGCONT');
     await stopChild(child, 'SIGKILL');
   }
 }
