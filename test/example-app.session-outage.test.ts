@@ -108,7 +108,7 @@ describe('Example app sessions during a Redis outage (example-app/src/sessions.t
     return cookie;
   }
 
-  it('a Redis that hangs: a request with a session answers 503 STORE_UNAVAILABLE within the 2 s timeout, a login too, and all works again once Redis is back', async () => {
+  it('a Redis that hangs: a request with a session answers 503 service_unavailable within the 2 s timeout, a login too, and all works again once Redis is back', async () => {
     redis = await ThrowawayRedis.start();
     handle = await startExampleApp(env(redis.url));
     client = await Client.of(handle);
@@ -117,7 +117,7 @@ describe('Example app sessions during a Redis outage (example-app/src/sessions.t
     redis.pause();
     // The session's GET hangs: it fails after the session store's 2 s timeout.
     const account = await client.send('GET', '/account', { cookie });
-    expect([account.status, account.body.error]).to.deep.equal([503, 'STORE_UNAVAILABLE']);
+    expect([account.status, account.body.error, account.body.message]).to.deep.equal([503, 'service_unavailable', 'The session store is unavailable; try again shortly.']);
     expect(account.ms).to.be.within(1500, 4000);
     expect(handle.infra.redis?.isReady, 'node-redis does not notice a paused server').to.equal(true);
     // The password step: the old session's DEL, the codes and the new session's write all hang.

@@ -190,7 +190,8 @@ function describeError(err: unknown, infra: Infrastructure): { status: number; b
     const message = fields.type === 'entity.parse.failed' ? 'The request body is not valid JSON.' : fields.type === 'entity.too.large' ? 'The request body is too large.' : 'The request is not valid.';
     return { status, body: { error: 'invalid_request', message }, headers: {} };
   }
-  if (infra.redis !== undefined && !infra.redis.isReady) {
+  // Redis down, or the session store's own timeout (SessionStoreTimeout: a Redis that hangs stays "ready").
+  if (status === 503 || (infra.redis !== undefined && !infra.redis.isReady)) {
     return { status: 503, body: { error: 'service_unavailable', message: 'The session store is unavailable; try again shortly.' }, headers: {} };
   }
   return { status: 500, body: { error: 'internal', message: 'Something went wrong.' }, headers: {} };

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type session from 'express-session';
-import { SmsOtpError } from 'passport-sms-otp';
 
 // Two costs of express-session that every login pays, taken off the code step's hot path. Both
 // keep express-session's behaviour as it is seen from outside: the same ids, the same stored data.
@@ -33,11 +32,24 @@ type Callback = (err?: unknown) => void;
 const settle = (run: (done: Callback) => void): Promise<void> => new Promise((resolve, reject) => { run((err) => (err ? reject(err) : resolve())); });
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
+/**
+ * A session store call that got no answer within `timeoutMs`: status 503, which the app's error
+ * handler answers as it does when Redis is down (`service_unavailable`, "The session store is
+ * unavailable").
+ */
+export class SessionStoreTimeout extends Error {
+  readonly status = 503;
+  constructor(call: string, timeoutMs: number) {
+    super(`The session store did not answer a ${call} within ${timeoutMs} ms`);
+    this.name = 'SessionStoreTimeout';
+  }
+}
+
 /** The longest `timeoutMs`: a minute, as the package's `commandTimeoutMs`. */
 const MAX_TIMEOUT_MS = 60_000;
 
 /**
- * `done` for one store call, called once: with the store's answer, or with `STORE_UNAVAILABLE`
+ * `done` for one store call, called once: with the store's answer, or with a {@link SessionStoreTimeout}
  * (503, as the package's RedisOtpStore times out) if none came within `timeoutMs`. A Redis that
  * hangs (paused, or a network that drops packets without closing the connection) leaves
  * node-redis connected and "ready", and its commands wait for ever; their late answers go nowhere.
@@ -46,7 +58,7 @@ function within<T>(timeoutMs: number, call: string, done: (err?: unknown, value?
   let settled = false;
   const timer = setTimeout(() => {
     settled = true;
-    done(new SmsOtpError('STORE_UNAVAILABLE', `The session store did not answer a ${call} within ${timeoutMs} ms`));
+    done(new SessionStoreTimeout(call, timeoutMs));
   }, timeoutMs);
   return (err, value) => {
     if (settled) return;
@@ -102,7 +114,7 @@ export interface FewerLoginWritesOptions {
   maxRemembered?: number;
   /**
    * Milliseconds each call to the store (get, set, destroy, touch, and a regenerate's destroy)
-   * may take before it fails with `STORE_UNAVAILABLE` (503), as the package's `commandTimeoutMs`:
+   * may take before it fails with a {@link SessionStoreTimeout} (503), as the package's `commandTimeoutMs`:
    * a Redis that hangs without closing the connection would otherwise hang every request that
    * has a session. From 1 to 60 000.
    * @default 2000
@@ -174,7 +186,7 @@ class RecentExpiries {
  *
  * And, so that a Redis outage answers every request once, at once, with a 503:
  *
- * - every store call fails with `STORE_UNAVAILABLE` after `timeoutMs` (a late answer is dropped).
+ * - every store call fails with a 503 after `timeoutMs` (a late answer is dropped).
  * - a failure is reported once. express-session's write or touch as the response ends, after an
  *   error answer, is not passed on (it would reach Express's final handler: a stack trace, and the
  *   connection destroyed): a failed DEL reported already is not reported again, anything else is
