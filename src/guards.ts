@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { ERROR_CODES, SmsOtpError, smsOtpFailure } from './errors.js';
+import { checkOptionNames, type OptionNames } from './options.js';
 import { readPending, sessionKeyOption } from './session.js';
 
 export interface GuardOptions {
@@ -12,6 +13,8 @@ export interface GuardOptions {
   onDenied?: (req: Request, res: Response, next: NextFunction, error: SmsOtpError) => void;
 }
 
+const GUARD_OPTION_NAMES = Object.keys({ sessionKey: true, onDenied: true } satisfies OptionNames<GuardOptions>);
+
 /**
  * Admits only fully logged-in users: Passport must be initialised, say the
  * request is authenticated, hold a user, and the session must hold no pending
@@ -19,6 +22,7 @@ export interface GuardOptions {
  * refused: deny by default.
  */
 export function requireAuthenticated(options: GuardOptions = {}): RequestHandler {
+  checkOptionNames('passport-sms-otp: requireAuthenticated', options, GUARD_OPTION_NAMES);
   const sessionKey = sessionKeyOption(options.sessionKey);
   const deny = options.onDenied ?? answerWith;
   return (req, res, next) => {
@@ -33,6 +37,7 @@ export function requireAuthenticated(options: GuardOptions = {}): RequestHandler
 
 /** Admits only sessions with a live pending login: the code-entry page and its resend. */
 export function requirePendingLogin(options: GuardOptions = {}): RequestHandler {
+  checkOptionNames('passport-sms-otp: requirePendingLogin', options, GUARD_OPTION_NAMES);
   const sessionKey = sessionKeyOption(options.sessionKey);
   const deny = options.onDenied ?? answerWith;
   return (req, res, next) => {

@@ -197,6 +197,13 @@ export function unknownOptions(owner: string, options: object, known: Iterable<s
   return `${owner}: unknown option${unknown.length === 1 ? '' : 's'} ${named.join(', ')}${more}`;
 }
 
+/** Refuses an option name that is not among `known`, as `INVALID_OPTIONS` (a non-object is left to the caller's own check). */
+export function checkOptionNames(owner: string, options: unknown, known: Iterable<string>): void {
+  if (options === null || typeof options !== 'object') return;
+  const unknown = unknownOptions(owner, options, known);
+  if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
+}
+
 /**
  * The known names closest to a misspelled one: those equal to it but for case, else those at the
  * fewest edits (at most 2, case aside), else those it starts or ends, or that start or end it

@@ -1,8 +1,7 @@
 import type { RequestHandler } from 'express';
 import { OtpChallenges, type OtpChallengesOptions } from './challenge.js';
-import { SmsOtpError } from './errors.js';
 import { requireAuthenticated, requirePendingLogin, type GuardOptions } from './guards.js';
-import { CHALLENGE_OPTION_NAMES, DEFAULTS, unknownOptions, type OptionNames } from './options.js';
+import { CHALLENGE_OPTION_NAMES, checkOptionNames, DEFAULTS, type OptionNames } from './options.js';
 import { sessionKeyOption } from './session.js';
 import { resendSmsOtp, startSmsOtp, type UserAccessors } from './steps.js';
 import { SmsOtpStrategy, type LoadUser } from './strategy.js';
@@ -31,13 +30,6 @@ const OPTION_NAMES: readonly string[] = Object.freeze([...Object.keys(OWN_OPTION
 
 /** The guards' options when SmsOtp gives the session key. */
 const GUARD_OPTION_NAMES: readonly string[] = Object.freeze(Object.keys({ onDenied: true } satisfies OptionNames<Omit<GuardOptions, 'sessionKey'>>));
-
-/** Refuses an option name the method does not take, as INVALID_OPTIONS like SmsOtp's other option mistakes. */
-function checkOptionNames(owner: string, options: unknown, known: readonly string[]): void {
-  if (options === null || typeof options !== 'object') return;
-  const unknown = unknownOptions(owner, options, known);
-  if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
-}
 
 /**
  * The whole second factor wired once: the challenge logic, the Passport

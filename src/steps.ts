@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { OtpChallenges } from './challenge.js';
 import { SmsOtpError } from './errors.js';
+import { checkOptionNames, type OptionNames } from './options.js';
 import { clearPending, propertyNameOption, readPending, regenerableSession, regenerate, save, sessionKeyOption, writePending } from './session.js';
 import type { LoadUser } from './strategy.js';
 
@@ -34,6 +35,9 @@ export interface ResendStepOptions<User> {
   sessionKey?: string;
 }
 
+const START_OPTION_NAMES = Object.keys({ challenges: true, userId: true, phoneNumber: true, userProperty: true, sessionKey: true } satisfies OptionNames<StartStepOptions<unknown>>);
+const RESEND_OPTION_NAMES = Object.keys({ challenges: true, loadUser: true, phoneNumber: true, sessionKey: true } satisfies OptionNames<ResendStepOptions<unknown>>);
+
 /**
  * The step right after the password check: regenerates the session (a new id,
  * nothing carried over), starts a challenge (a new counter, a new code, one
@@ -43,6 +47,7 @@ export interface ResendStepOptions<User> {
  * record left behind, so the user can simply try again.
  */
 export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandler {
+  checkOptionNames('passport-sms-otp: startSmsOtp', options, START_OPTION_NAMES);
   const userProperty = propertyNameOption('userProperty', options.userProperty, 'user');
   const sessionKey = sessionKeyOption(options.sessionKey);
   if (typeof options.userId !== 'function' || typeof options.phoneNumber !== 'function') {
@@ -82,6 +87,7 @@ export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandl
  * `SEND_FAILED`, `STORE_UNAVAILABLE`.
  */
 export function resendSmsOtp<User>(options: ResendStepOptions<User>): RequestHandler {
+  checkOptionNames('passport-sms-otp: resendSmsOtp', options, RESEND_OPTION_NAMES);
   const sessionKey = sessionKeyOption(options.sessionKey);
   if (typeof options.loadUser !== 'function' || typeof options.phoneNumber !== 'function') {
     throw new TypeError('resendSmsOtp requires loadUser(id) and phoneNumber(user) functions');

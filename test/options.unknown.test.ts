@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { OtpChallenges, SmsOtp, SmsOtpError, SmsOtpStrategy } from '../src/index.js';
+import { OtpChallenges, requireAuthenticated, requirePendingLogin, resendSmsOtp, SmsOtp, SmsOtpError, SmsOtpStrategy, startSmsOtp } from '../src/index.js';
 import { closestNames, DEFAULTS, resolveNumbers } from '../src/options.js';
 import { GatewayApiSender, type GatewayApiSenderOptions } from '../src/senders/gatewayapi.js';
 import { OutboxSender } from '../src/senders/outbox.js';
@@ -203,5 +203,22 @@ describe('OtpChallenges used directly: a misspelled store, sender or key is name
   it('names "stor" and suggests store', () => {
     const build = () => new OtpChallenges({ stor: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: 'c'.repeat(64) } as never);
     expect(build).to.throw(SmsOtpError, /unknown option "stor" \(did you mean store\?\)/);
+  });
+});
+
+describe('The standalone steps and guards refuse option names they do not take', () => {
+  const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: TEST_KEY });
+  const accessors = { userId: (u: { id: string }) => u.id, phoneNumber: () => '+4512345678' };
+  it('startSmsOtp: "userProprety" (did you mean userProperty?)', () => {
+    expect(() => startSmsOtp({ challenges, ...accessors, userProprety: 'passwordUser' } as never)).to.throw(SmsOtpError, /startSmsOtp: unknown option "userProprety" \(did you mean userProperty\?\)/);
+  });
+  it('resendSmsOtp: "sessionkey" (did you mean sessionKey?)', () => {
+    expect(() => resendSmsOtp({ challenges, loadUser: () => ({ id: 'u' }), phoneNumber: () => '+4512345678', sessionkey: 'mfa' } as never)).to.throw(SmsOtpError, /resendSmsOtp: unknown option "sessionkey" \(did you mean sessionKey\?\)/);
+  });
+  it('requireAuthenticated and requirePendingLogin: "onDenide" (did you mean onDenied?); the documented names pass', () => {
+    expect(() => requireAuthenticated({ onDenide: () => undefined } as never)).to.throw(SmsOtpError, /requireAuthenticated: unknown option "onDenide" \(did you mean onDenied\?\)/);
+    expect(() => requirePendingLogin({ onDenide: () => undefined } as never)).to.throw(SmsOtpError, /requirePendingLogin: unknown option "onDenide"/);
+    expect(requireAuthenticated({ sessionKey: 'mfa', onDenied: undefined })).to.be.a('function');
+    expect(startSmsOtp({ challenges, ...accessors, userProperty: 'passwordUser', sessionKey: undefined })).to.be.a('function');
   });
 });
