@@ -136,6 +136,59 @@ describe('Example app sessions during a Redis outage (example-app/src/sessions.t
     expect(log.entries.filter((e) => e.includes('\n')), 'one line per entry').to.deep.equal([]);
   });
 
+  /** The next session write that holds a logged-in user goes through `act` instead of the client's SET. */
+  function interceptLoginWrite(app: ExampleApp, act: (write: () => Promise<unknown>) => Promise<unknown>): void {
+    const redisClient = app.infra.redis?.client as unknown as { set: (key: string, value: string, ...rest: unknown[]) => Promise<unknown> };
+    const realSet = redisClient.set.bind(redisClient);
+    let armed = true;
+    redisClient.set = (key, value, ...rest) => {
+      if (!armed || !value.includes('"passport":{"user"')) return realSet(key, value, ...rest);
+      armed = false;
+      return act(() => realSet(key, value, ...rest));
+    };
+  }
+
+  /** The code step of a login whose session write `interceptLoginWrite` spoils: an error answer and no login, whatever cookie came with it. */
+  async function codeStepFails(c: Client, app: ExampleApp): Promise<void> {
+    const first = await c.send('POST', '/login', { body: ALICE });
+    const second = await c.send('POST', '/login/otp', { body: { code: newestCode(app.infra.outbox?.messages ?? []) }, cookie: first.cookie });
+    expect(second.status).to.be.within(500, 503);
+    expect(second.ms, 'one timeout at most, not one per write').to.be.below(3500);
+    await sleep(700);
+    for (const cookie of [second.cookie, first.cookie]) {
+      if (cookie === undefined) continue;
+      const account = await c.send('GET', '/account', { cookie });
+      expect([account.status, account.body.error], `GET /account with ${cookie === first.cookie ? 'the pending' : 'the error answer\'s'} cookie`).to.deep.equal([401, 'NOT_AUTHENTICATED']);
+    }
+    const keys = await app.infra.redis?.client.keys('example-app:sess:*') ?? [];
+    const stored = await Promise.all(keys.map((k) => app.infra.redis?.client.get(k)));
+    expect(stored.filter((v) => v?.includes('"passport":{"user"')), 'no logged-in session in the store').to.deep.equal([]);
+  }
+
+  it('the login\'s session write fails: the code step answers an error and nobody is logged in (express-session\'s own write at the end does not store the login after all)', async () => {
+    redis = await ThrowawayRedis.start();
+    handle = await startExampleApp(env(redis.url));
+    client = await Client.of(handle);
+    interceptLoginWrite(handle, () => Promise.reject(new Error('LOADING Redis is loading the dataset in memory')));
+    await codeStepFails(client, handle);
+  });
+
+  it('the login\'s session write answers after the timeout: an error answer, and the late SET does not bring the login back', async () => {
+    redis = await ThrowawayRedis.start();
+    handle = await startExampleApp(env(redis.url));
+    client = await Client.of(handle);
+    // The SET goes out and lands, but its answer comes only after the session store's 2 s timeout.
+    interceptLoginWrite(handle, (write) => {
+      const landed = write();
+      return new Promise((resolve) => setTimeout(() => resolve(landed), 2500));
+    });
+    await codeStepFails(client, handle);
+    await sleep(2500);
+    const keys = await handle.infra.redis?.client.keys('example-app:sess:*') ?? [];
+    const stored = await Promise.all(keys.map((k) => handle?.infra.redis?.client.get(k)));
+    expect(stored.filter((v) => v?.includes('"passport":{"user"')), 'the late write was deleted after it').to.deep.equal([]);
+  });
+
   it('a Redis that is down: each failed password step is one 503 JSON answer on a connection that stays usable, and no stack trace is logged', async () => {
     redis = await ThrowawayRedis.start();
     handle = await startExampleApp(env(redis.url));

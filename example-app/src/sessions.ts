@@ -221,6 +221,8 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
   const reported = new WeakSet<object>();
   const sent = new WeakMap<object, number>();
   const written = new WeakMap<object, string>();
+  // Session objects made by a regenerate (a login step) in this process.
+  const regenerated = new WeakSet<object>();
 
   store.regenerate = (req, callback) => {
     // A session regenerated twice in one request: the new one waits for both DELs.
@@ -231,6 +233,7 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
     const deleted = Promise.all([earlier, settle((done) => destroy(oldId, done))]).then(() => undefined);
     (store as S & { generate(r: typeof req): void }).generate(req);
     const fresh = req.session;
+    regenerated.add(fresh);
     replaced.set(fresh, deleted);
     deleted.then(() => { replaced.delete(fresh); }, (err: unknown) => {
       failed.set(fresh, err);
@@ -243,9 +246,10 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
   store.set = (sid, data, callback) => {
     const done: Callback = callback ?? (() => undefined);
     if (failed.has(data)) {
-      // The DEL's failure is reported already (by the write that waited for it, or logged). Any
-      // write before the answer fails with it; express-session's write after the answer is
-      // dropped, not reported twice. Decided once express-session has sent the answer's head.
+      // The failure (of the old session's DEL, or of an earlier write of this regenerated session)
+      // is reported already. Any write before the answer fails with it; express-session's write
+      // after the answer is dropped, not reported twice. Decided once express-session has sent
+      // the answer's head.
       const err = failed.get(data);
       return queueMicrotask(() => done(answered(data) === undefined ? err : undefined));
     }
@@ -264,8 +268,19 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
       recent?.note(sid, sentAt);
       done();
     }, (err: unknown) => {
-      // The old session may still be there: take the new one away again (same key, so after this write).
-      if (failed.has(data)) destroy(sid, () => undefined);
+      // A regenerated session (a login step's) whose write failed or timed out must not exist: the
+      // client is told the step failed. Its later writes fail or are dropped (express-session's own
+      // at the end of the request would store the login after all), and the key is deleted, after
+      // this write on the same connection, so a late SET does not bring it back. The same when the
+      // old session may still be there (its DEL failed).
+      if (regenerated.has(data)) {
+        if (!failed.has(data)) {
+          failed.set(data, err);
+          // This write failed on its own: a failure of the DEL it waited for is not reported with it.
+          reported.delete(data);
+        }
+        destroy(sid, () => undefined);
+      }
       recent?.forget(sid);
       done(toReport(data, err, 'the session was not saved'));
     });
