@@ -183,7 +183,9 @@ export class MemoryOtpStore implements OtpStore {
 
   async cancelSend(input: CodeRef & { sendId: string }): Promise<void> {
     const code = this.codes.get(input.userId);
-    if (code === undefined || code.challengeId !== input.challengeId || code.counter !== input.counter) return;
+    // An expired code is gone, as its Redis key is: nothing of its send is given back.
+    const now = this.now();
+    if (code === undefined || code.expiresAtMs <= now || code.challengeId !== input.challengeId || code.counter !== input.counter) return;
     this.codes.delete(input.userId);
     this.cooldowns.delete(input.userId);
     this.unspend(this.userSends, input.userId, input.sendId);
@@ -192,7 +194,7 @@ export class MemoryOtpStore implements OtpStore {
     if (challenge.sends > 0) challenge.sends -= 1;
     // The code this resend replaced is live again, until its own expiry.
     const previous = code.previous;
-    if (previous !== undefined && previous.expiresAtMs > this.now()) this.codes.set(input.userId, { challengeId: input.challengeId, ...previous });
+    if (previous !== undefined && previous.expiresAtMs > now) this.codes.set(input.userId, { challengeId: input.challengeId, ...previous });
   }
 
   async reservePhoneSend(input: PhoneSendInput): Promise<BudgetResult> {

@@ -85,6 +85,21 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await right('c1', 5, ['new.mac-x', 'old.mac-right'])).to.deep.equal({ status: 'accepted', attempts: 2 });
     });
 
+    it('cancelSend of a code that has expired gives nothing back: the cooldown still runs', async () => {
+      const { counter } = await issue('c1', { codeTtlMs: 40, cooldownMs: LONG });
+      const id = `send-${sends - 1}`;
+      await sleep(80);
+      await store.cancelSend({ userId: user, challengeId: 'c1', counter, sendId: id });
+      expect(await resend('c1', { cooldownMs: LONG })).to.deep.include({ status: 'cooldown' });
+    });
+
+    it('cancelSend of a resend puts the code it replaced back, until that code\'s own expiry', async () => {
+      await issueArmed('c1', 'mac-old', { codeTtlMs: 300 });
+      const { counter } = codeOf(await resend('c1'));
+      await store.cancelSend({ userId: user, challengeId: 'c1', counter, sendId: `send-${sends - 1}` });
+      expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 1 });
+    });
+
     it('never accepts a code that was not armed', async () => {
       await issue();
       expect(await right()).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
