@@ -62,6 +62,35 @@ describe('Example app, Redis mode: a restart with a per-start OTP_ENCRYPTION_KEY
     expect(lines.filter((line) => line.includes('forgot the unreadable secret'))).to.have.length(1);
   });
 
+  it('a pending login that outlives the restart (SESSION_SECRET set, the key not): the code step and a resend end it with 401 NO_PENDING_LOGIN, not a 500, and the password step starts over', async () => {
+    const env = { REDIS_URL: redis.url, SESSION_SECRET: 's'.repeat(40), OTP_RESEND_COOLDOWN_SECONDS: '0' };
+    handle = await startExampleApp(env);
+    const pendingOf = async (username: string) => {
+      const res = await request(handle!.app).post('/login').set(JSON_ACCEPT).send({ username, password: `${username}-password` });
+      expect(res.status).to.equal(200);
+      return (res.headers['set-cookie'] as unknown as string[])[0]?.split(';')[0] as string;
+    };
+    const alice = await pendingOf('alice');
+    const aliceCode = newestCode(await outbox(handle));
+    const bob = await pendingOf('bob');
+    await handle.close();
+
+    const lines: string[] = [];
+    handle = await startExampleApp(env);
+    const app = handle.app;
+    const code = await capturingLogs(lines, () => request(app).post('/login/otp').set(JSON_ACCEPT).set('Cookie', alice).send({ code: aliceCode }));
+    expect([code.status, code.body.error]).to.deep.equal([401, 'NO_PENDING_LOGIN']);
+    const resend = await capturingLogs(lines, () => request(app).post('/login/otp/resend').set(JSON_ACCEPT).set('Cookie', bob).send({}));
+    expect([resend.status, resend.body.error]).to.deep.equal([401, 'NO_PENDING_LOGIN']);
+    expect(lines.filter((line) => line.includes('forgot the unreadable secret'))).to.have.length(2);
+    // The pending record is gone from the session, and the password step works again with a new secret.
+    expect((await request(app).post('/login/otp').set(JSON_ACCEPT).set('Cookie', alice).send({ code: aliceCode })).body.error).to.equal('NO_PENDING_LOGIN');
+    const agent = request.agent(app);
+    expect((await agent.post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'alice-password' })).status).to.equal(200);
+    const done = await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: newestCode(await outbox(handle)) });
+    expect([done.status, done.body]).to.deep.equal([200, { status: 'authenticated' }]);
+  });
+
   it('with a configured OTP_ENCRYPTION_KEY that changed, the error stands: 500 SECRET_UNREADABLE, and the secret is kept', async () => {
     await fullLoginRun({ OTP_ENCRYPTION_KEY: 'ab'.repeat(32) });
     const lines: string[] = [];

@@ -1,7 +1,7 @@
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type passportModule from 'passport';
 import type { CsrfSync } from 'csrf-sync';
-import { DEFAULT_SESSION_KEY, isSmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
+import { DEFAULT_SESSION_KEY, isSmsOtpError, SmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
 import { encryptionKeyIsPerStart, type AppConfig } from './config.js';
 import { perIpLimit, type Infrastructure, type LimitResponder } from './infra.js';
 import { accountPage, codePage, loginPage, messagePage, outboxPage } from './pages.js';
@@ -67,6 +67,43 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   const limit = (name: string) => perIpLimit(infra.redis, config.rateLimitPerIpPerMin, name, answerLimited);
   const token = (req: Request): string => csrf.generateToken(req);
   const protect = csrf.csrfSynchronisedProtection;
+  const forgetUnreadable = encryptionKeyIsPerStart(config);
+
+  /** A code step's failure: JSON with its code (and what a client may be told), or the code page / the password step for a browser. */
+  const answerCodeFailure = (req: Request, res: Response, code: string, message: string, httpStatus: number, info?: SmsOtpFailure) => {
+    // Retry-After is already set: the strategy sets it with retryAfterSeconds.
+    if (wantsJson(req)) {
+      const body: Record<string, unknown> = { error: code, message };
+      if (info?.attemptsLeft !== undefined) body.attemptsLeft = info.attemptsLeft;
+      if (info?.retryAfterSeconds !== undefined) body.retryAfterSeconds = info.retryAfterSeconds;
+      return res.status(httpStatus).json(body);
+    }
+    if (RESTART.has(code)) {
+      setFlash(req, message);
+      return res.redirect(303, '/login');
+    }
+    return res.status(httpStatus).send(codePage(token(req), digits, message));
+  };
+
+  /**
+   * With a per-start key (see startStep): a pending login whose secret an earlier run sealed can
+   * never be checked or resent. It ends (NO_PENDING_LOGIN, password again, where startStep makes
+   * a new secret) instead of a 500 on every try. Anything else goes on to `next`.
+   */
+  const endUnreadableLogin = (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (!forgetUnreadable || !isSmsOtpError(err) || err.code !== 'SECRET_UNREADABLE') return next(err);
+    const session = req.session as unknown as Record<string, unknown>;
+    const pending = session[DEFAULT_SESSION_KEY] as { userId?: unknown } | undefined;
+    delete session[DEFAULT_SESSION_KEY];
+    const ended = new SmsOtpError('NO_PENDING_LOGIN');
+    const answer = () => answerCodeFailure(req, res, ended.code, ended.message, ended.status);
+    if (typeof pending?.userId !== 'string') return answer();
+    const userId = pending.userId;
+    return smsOtp.challenges.forgetUser(userId).then(() => {
+      console.warn(`warning: forgot the unreadable secret of user ${userId}: OTP_ENCRYPTION_KEY is generated per start, so a secret sealed by an earlier run can never be read; the login starts over`);
+      answer();
+    }, next);
+  };
 
   app.get('/', (req, res) => res.redirect(req.isAuthenticated() ? '/account' : '/login'));
   app.get('/favicon.ico', (_req, res) => res.status(204).end());
@@ -96,7 +133,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
       // Unknown user and wrong password end here alike: same status, same body, same scrypt work.
       return refuseLogin(req, res, status === 400);
     })(req, res, next);
-  }, startStep(smsOtp, encryptionKeyIsPerStart(config)), (req, res) => {
+  }, startStep(smsOtp, forgetUnreadable), (req, res) => {
     if (wantsJson(req)) return res.json({ status: 'otp_required' });
     return res.redirect(303, '/login/otp');
   });
@@ -112,24 +149,8 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
 
   app.post('/login/otp', ...limit('otp'), protect, (req: Request, res: Response, next: NextFunction) => {
     passport.authenticate('sms-otp', (err: unknown, user: User | false, info: SmsOtpFailure | undefined, status?: number) => {
-      if (err) return next(err);
-      if (!user) {
-        const code = info?.code ?? 'CODE_WRONG';
-        const message = info?.message ?? 'The code is not correct.';
-        const httpStatus = status ?? 401;
-        // Retry-After is already set: the strategy sets it with retryAfterSeconds.
-        if (wantsJson(req)) {
-          const body: Record<string, unknown> = { error: code, message };
-          if (info?.attemptsLeft !== undefined) body.attemptsLeft = info.attemptsLeft;
-          if (info?.retryAfterSeconds !== undefined) body.retryAfterSeconds = info.retryAfterSeconds;
-          return res.status(httpStatus).json(body);
-        }
-        if (RESTART.has(code)) {
-          setFlash(req, message);
-          return res.redirect(303, '/login');
-        }
-        return res.status(httpStatus).send(codePage(token(req), digits, message));
-      }
+      if (err) return endUnreadableLogin(err, req, res, next);
+      if (!user) return answerCodeFailure(req, res, info?.code ?? 'CODE_WRONG', info?.message ?? 'The code is not correct.', status ?? 401, info);
       return req.logIn(user, (loginErr) => {
         if (loginErr) return next(loginErr);
         return wantsJson(req) ? res.json({ status: 'authenticated' }) : res.redirect(303, '/account');
@@ -140,7 +161,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   app.post('/login/otp/resend', ...limit('resend'), protect, smsOtp.resend(), (req: Request, res: Response) => {
     if (wantsJson(req)) return res.json({ status: 'otp_sent' });
     return res.redirect(303, '/login/otp?sent=1');
-  }, (err: unknown, req: Request, res: Response, next: NextFunction) => {
+  }, endUnreadableLogin, (err: unknown, req: Request, res: Response, next: NextFunction) => {
     // Browsers stay on the code page with the reason; API clients get the generic error answer.
     if (wantsJson(req) || !isSmsOtpError(err) || RESTART.has(err.code)) return next(err);
     if (err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.retryAfterSeconds));
