@@ -60,6 +60,22 @@ describe('A resend that does not go out leaves the code the user already has ali
       expect(await challenges.verify({ userId: 'u', challengeId, code: first })).to.deep.equal({ ok: true });
     });
 
+    it(`${name}: a new login refused for the number's budget leaves the login in progress alive, cooldown and attempts included`, async () => {
+      const sender = new RecordingSender();
+      const challenges = new OtpChallenges({ store: makeStore(), sender, encryptionKey: TEST_KEY, maxSendsPerPhoneNumber: 2 });
+      const { challengeId } = await challenges.start({ userId: 'victim', phoneNumber: PHONE });
+      const first = sender.codes.at(-1) as string;
+      const wrong = first === '000000' ? '111111' : '000000';
+      expect(await challenges.verify({ userId: 'victim', challengeId, code: wrong })).to.have.nested.property('error.attemptsLeft', 4);
+      await challenges.start({ userId: 'other', phoneNumber: PHONE });
+      const refused = await challenges.start({ userId: 'victim', phoneNumber: PHONE }).then(() => undefined, (err: unknown) => err);
+      expect(refused).to.be.instanceOf(SmsOtpError).with.property('code', 'SEND_THROTTLED');
+      const early = await challenges.resend({ userId: 'victim', challengeId, phoneNumber: PHONE }).then(() => undefined, (err: unknown) => err);
+      expect(early, 'the cooldown of the login in progress still runs').to.be.instanceOf(SmsOtpError).with.property('code', 'RESEND_COOLDOWN');
+      expect(await challenges.verify({ userId: 'victim', challengeId, code: wrong })).to.have.nested.property('error.attemptsLeft', 3);
+      expect(await challenges.verify({ userId: 'victim', challengeId, code: first })).to.deep.equal({ ok: true });
+    });
+
     it(`${name}: a resend that went out still kills the old code`, async () => {
       const sender = new RecordingSender();
       const challenges = new OtpChallenges({ store: makeStore(), sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0 });

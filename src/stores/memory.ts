@@ -12,8 +12,10 @@ interface Code {
   counter: number;
   expiresAtMs: number;
   digest?: Buffer;
-  /** The armed code a resend replaced, live again if this send is cancelled. */
+  /** The armed code a resend (or a new login) replaced, live again if this send is cancelled. */
   previous?: { counter: number; expiresAtMs: number; digest: Buffer };
+  /** The login a new one replaced (its challenge and cooldown), live again if this send is cancelled. */
+  replacedLogin?: { challenge: Challenge; cooldownUntil?: number };
 }
 
 /** The longest `sweepIntervalMs`: a day. */
@@ -103,8 +105,19 @@ export class MemoryOtpStore implements OtpStore {
     const hotp = this.hotp.get(input.userId) ?? { sealedSecret: input.newSealedSecret, counter: 0 };
     hotp.counter += 1;
     this.hotp.set(input.userId, hotp);
+    // The live login this one replaces is kept aside until the send goes out (see cancelSend).
+    const oldChallenge = this.challenges.get(input.userId);
+    const oldCode = this.codes.get(input.userId);
+    const oldCooldown = this.cooldowns.get(input.userId);
+    let kept: Pick<Code, 'previous' | 'replacedLogin'> = {};
+    if (oldChallenge !== undefined && oldChallenge.id !== input.challengeId && oldChallenge.expiresAtMs > now) {
+      kept = { replacedLogin: { challenge: { ...oldChallenge }, ...(oldCooldown !== undefined && oldCooldown > now ? { cooldownUntil: oldCooldown } : {}) } };
+      if (oldCode !== undefined && oldCode.challengeId === oldChallenge.id && oldCode.digest !== undefined && oldCode.expiresAtMs > now) {
+        kept.previous = { counter: oldCode.counter, expiresAtMs: oldCode.expiresAtMs, digest: oldCode.digest };
+      }
+    }
     this.challenges.set(input.userId, { id: input.challengeId, attempts: 0, sends: 1, expiresAtMs: now + input.pendingTtlMs });
-    this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs });
+    this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs, ...kept });
     this.setCooldown(input.userId, now, input.cooldownMs);
     this.spend(this.userSends, input.userId, input.sendId, now);
     return { status: 'issued', counter: hotp.counter, sealedSecret: hotp.sealedSecret };
@@ -191,10 +204,19 @@ export class MemoryOtpStore implements OtpStore {
     this.unspend(this.userSends, input.userId, input.sendId);
     const challenge = this.challenges.get(input.userId);
     if (challenge === undefined || challenge.id !== input.challengeId) return;
-    if (challenge.sends > 0) challenge.sends -= 1;
-    // The code this resend replaced is live again, until its own expiry.
+    // What the send replaced is live again, each until its own expiry: the login a new one
+    // replaced (challenge, cooldown), and the code a resend or that new login replaced.
+    let challengeId = input.challengeId;
+    const replaced = code.replacedLogin;
+    if (replaced !== undefined) {
+      this.challenges.delete(input.userId);
+      if (replaced.challenge.expiresAtMs <= now) return;
+      this.challenges.set(input.userId, { ...replaced.challenge });
+      challengeId = replaced.challenge.id;
+      if (replaced.cooldownUntil !== undefined && replaced.cooldownUntil > now) this.cooldowns.set(input.userId, replaced.cooldownUntil);
+    } else if (challenge.sends > 0) challenge.sends -= 1;
     const previous = code.previous;
-    if (previous !== undefined && previous.expiresAtMs > now) this.codes.set(input.userId, { challengeId: input.challengeId, ...previous });
+    if (previous !== undefined && previous.expiresAtMs > now) this.codes.set(input.userId, { challengeId, ...previous });
   }
 
   async reservePhoneSend(input: PhoneSendInput): Promise<BudgetResult> {

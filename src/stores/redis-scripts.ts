@@ -44,10 +44,28 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 end
 local counter = redis.call('HINCRBY', KEYS[1], 'counter', 1)
 local sealed = redis.call('HGET', KEYS[1], 'sealed')
+-- The user's live challenge, its armed code and its cooldown are kept aside in the new code until
+-- this send goes out: if it is cancelled (the number's budget is spent, or the text surely
+-- failed), CANCEL_SEND puts them back, so a refused login does not end the one in progress.
+local old = redis.call('HMGET', KEYS[2], 'id', 'attempts', 'sends')
+local old_ttl = redis.call('PTTL', KEYS[2])
+local old_code = redis.call('HMGET', KEYS[3], 'challenge', 'counter', 'digest')
+local old_code_ttl = redis.call('PTTL', KEYS[3])
+local old_cooldown = redis.call('GET', KEYS[4])
+local old_cooldown_ttl = redis.call('PTTL', KEYS[4])
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'attempts', 0, 'sends', 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], 'challenge', ARGV[1], 'counter', counter)
+if old[1] and old[1] ~= ARGV[1] and old_ttl > 0 then
+  redis.call('HSET', KEYS[3], 'prev_challenge', old[1], 'prev_attempts', old[2], 'prev_sends', old[3], 'prev_challenge_until', now + old_ttl)
+  if old_code[1] == old[1] and old_code[3] and old_code_ttl > 0 then
+    redis.call('HSET', KEYS[3], 'prev_counter', old_code[2], 'prev_digest', old_code[3], 'prev_until', now + old_code_ttl)
+  end
+  if old_cooldown == old[1] and old_cooldown_ttl > 0 then
+    redis.call('HSET', KEYS[3], 'prev_cooldown_until', now + old_cooldown_ttl)
+  end
+end
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 if tonumber(ARGV[6]) > 0 then redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[6]) else redis.call('DEL', KEYS[4]) end
 spend(KEYS[6], ARGV[2], tonumber(ARGV[9]))
@@ -154,21 +172,35 @@ return {'wrong', attempts, failures}
 `;
 
 // KEYS: challenge, code, cooldown, sent. ARGV: challenge id, counter, send id.
-// Withdraws the code of a send that did not go out, and gives back what the send took; the code a
-// resend replaced is live again (until its own expiry), as if the resend had never been asked for.
+// Withdraws the code of a send that did not go out, and gives back what the send took; what the
+// send replaced is live again (each until its own expiry), as if it had never been asked for: the
+// code of a resend, or the challenge, code and cooldown of the login a new one replaced.
 const CANCEL_SEND = `${CLOCK}
-local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter', 'prev_counter', 'prev_digest', 'prev_until')
+local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter', 'prev_counter', 'prev_digest', 'prev_until',
+  'prev_challenge', 'prev_attempts', 'prev_sends', 'prev_challenge_until', 'prev_cooldown_until')
 if code[1] ~= ARGV[1] or code[2] ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[3])
-if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
-  if tonumber(redis.call('HGET', KEYS[1], 'sends')) > 0 then redis.call('HINCRBY', KEYS[1], 'sends', -1) end
-  if code[4] then
-    local left = tonumber(code[5]) - clock()
-    if left > 0 then
-      redis.call('HSET', KEYS[2], 'challenge', ARGV[1], 'counter', code[3], 'digest', code[4])
-      redis.call('PEXPIRE', KEYS[2], left)
-    end
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 1 end
+local now = clock()
+local challenge = ARGV[1]
+if code[6] then
+  -- A new login's send: the login it replaced comes back, if it has time left.
+  local left = tonumber(code[9]) - now
+  redis.call('DEL', KEYS[1])
+  if left <= 0 then return 1 end
+  challenge = code[6]
+  redis.call('HSET', KEYS[1], 'id', challenge, 'attempts', code[7], 'sends', code[8])
+  redis.call('PEXPIRE', KEYS[1], left)
+  if code[10] and tonumber(code[10]) > now then redis.call('SET', KEYS[3], challenge, 'PX', tonumber(code[10]) - now) end
+elseif tonumber(redis.call('HGET', KEYS[1], 'sends')) > 0 then
+  redis.call('HINCRBY', KEYS[1], 'sends', -1)
+end
+if code[4] then
+  local left = tonumber(code[5]) - now
+  if left > 0 then
+    redis.call('HSET', KEYS[2], 'challenge', challenge, 'counter', code[3], 'digest', code[4])
+    redis.call('PEXPIRE', KEYS[2], left)
   end
 end
 return 1

@@ -100,6 +100,16 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 1 });
     });
 
+    it('cancelSend of a new login puts the login it replaced back: challenge, attempts, code and cooldown', async () => {
+      await issueArmed('c1', 'mac-old', { cooldownMs: LONG });
+      expect(await attempt('c1')).to.deep.include({ status: 'wrong', attempts: 1 });
+      const { counter } = await issue('c2');
+      await store.cancelSend({ userId: user, challengeId: 'c2', counter, sendId: `send-${sends - 1}` });
+      expect(await attempt('c2')).to.deep.equal({ status: 'no_challenge' });
+      expect(await resend('c1', { cooldownMs: LONG })).to.deep.include({ status: 'cooldown' });
+      expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 2 });
+    });
+
     it('never accepts a code that was not armed', async () => {
       await issue();
       expect(await right()).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
