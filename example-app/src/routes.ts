@@ -91,7 +91,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
    * a new secret) instead of a 500 on every try. Anything else goes on to `next`.
    */
   const endUnreadableLogin = (err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (!forgetUnreadable || !isSmsOtpError(err) || err.code !== 'SECRET_UNREADABLE') return next(err);
+    if (!forgetUnreadable || !isUnreadable(err)) return next(err);
     const session = req.session as unknown as Record<string, unknown>;
     const pending = session[DEFAULT_SESSION_KEY] as { userId?: unknown } | undefined;
     delete session[DEFAULT_SESSION_KEY];
@@ -99,10 +99,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     const answer = () => answerCodeFailure(req, res, ended.code, ended.message, ended.status);
     if (typeof pending?.userId !== 'string') return answer();
     const userId = pending.userId;
-    return smsOtp.challenges.forgetUser(userId).then(() => {
-      console.warn(`warning: forgot the unreadable secret of user ${userId}: OTP_ENCRYPTION_KEY is generated per start, so a secret sealed by an earlier run can never be read; the login starts over`);
-      answer();
-    }, next);
+    return forgetUnreadableSecret(smsOtp, userId).then(answer, next);
   };
 
   app.get('/', (req, res) => res.redirect(req.isAuthenticated() ? '/account' : '/login'));
@@ -196,6 +193,14 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   });
 }
 
+const isUnreadable = (err: unknown): boolean => isSmsOtpError(err) && err.code === 'SECRET_UNREADABLE';
+
+/** Forgets a user whose secret an earlier run sealed under its own per-start key (never readable again), with one log line. */
+async function forgetUnreadableSecret(smsOtp: SmsOtp<User>, userId: string): Promise<void> {
+  await smsOtp.challenges.forgetUser(userId);
+  console.warn(`warning: forgot the unreadable secret of user ${userId}: OTP_ENCRYPTION_KEY is generated per start, so a secret sealed by an earlier run can never be read; a new one is made at the next login`);
+}
+
 /**
  * The start step of `POST /login` (the user is in `req.passwordUser`). With `forgetUnreadable` (the
  * encryption key was made up at this start, never in production): a user whose stored secret does
@@ -210,9 +215,8 @@ function startStep(smsOtp: SmsOtp<User>, forgetUnreadable: boolean): RequestHand
     const holder = req as unknown as { passwordUser?: User };
     const user = holder.passwordUser;
     start(req, res, (err?: unknown) => {
-      if (user === undefined || !isSmsOtpError(err) || err.code !== 'SECRET_UNREADABLE') return next(err);
-      smsOtp.challenges.forgetUser(user.id).then(() => {
-        console.warn(`warning: forgot the unreadable secret of user ${user.id}: OTP_ENCRYPTION_KEY is generated per start, so a secret sealed by an earlier run can never be read; a new one is made`);
+      if (user === undefined || !isUnreadable(err)) return next(err);
+      forgetUnreadableSecret(smsOtp, user.id).then(() => {
         // The start step takes the user off the request as it reads it.
         holder.passwordUser = user;
         start(req, res, next);
