@@ -20,7 +20,10 @@ class RecordingSender implements SmsSender {
 
 const PHONE = '+4512345678';
 
-describe('A resend that does not go out leaves the code the user already has alive', () => {
+/** What a promise rejects with; undefined if it resolves. */
+const rejection = (promise: Promise<unknown>): Promise<unknown> => promise.then(() => undefined, (err: unknown) => err);
+
+describe('A send that does not go out leaves the login in progress as it was', () => {
   let client: TestRedisClient;
   before(async () => { client = await connectRedis(); });
   after(async () => { await client.quit(); });
@@ -30,14 +33,20 @@ describe('A resend that does not go out leaves the code the user already has ali
     ['RedisOtpStore', () => new RedisOtpStore(client, { prefix: uniquePrefix('cancel') })],
   ];
   for (const [name, makeStore] of stores) {
-    it(`${name}: refused for the number's budget (SEND_THROTTLED), the first code still logs the user in`, async () => {
+    /** One user's login started, with the code it texted and a surely wrong one. */
+    const started = async (options: Partial<ConstructorParameters<typeof OtpChallenges>[0]> = {}, userId = 'u') => {
       const sender = new RecordingSender();
-      const challenges = new OtpChallenges({ store: makeStore(), sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0, maxSendsPerPhoneNumber: 2 });
-      const { challengeId } = await challenges.start({ userId: 'victim', phoneNumber: PHONE });
+      const challenges = new OtpChallenges({ store: makeStore(), sender, encryptionKey: TEST_KEY, ...options });
+      const { challengeId } = await challenges.start({ userId, phoneNumber: PHONE });
       const first = sender.codes.at(-1) as string;
+      return { sender, challenges, challengeId, first, wrong: first === '000000' ? '111111' : '000000' };
+    };
+
+    it(`${name}: refused for the number's budget (SEND_THROTTLED), the first code still logs the user in`, async () => {
+      const { sender, challenges, challengeId, first } = await started({ resendCooldownSeconds: 0, maxSendsPerPhoneNumber: 2 }, 'victim');
       // Another account on the same number spends the number's budget.
       await challenges.start({ userId: 'other', phoneNumber: PHONE });
-      const refused = await challenges.resend({ userId: 'victim', challengeId, phoneNumber: PHONE }).then(() => undefined, (err: unknown) => err);
+      const refused = await rejection(challenges.resend({ userId: 'victim', challengeId, phoneNumber: PHONE }));
       expect(refused).to.be.instanceOf(SmsOtpError).with.property('code', 'SEND_THROTTLED');
       expect(sender.codes).to.have.length(2);
       const result = await challenges.verify({ userId: 'victim', challengeId, code: first });
@@ -45,11 +54,7 @@ describe('A resend that does not go out leaves the code the user already has ali
     });
 
     it(`${name}: a text that surely did not go out gives the old code back, and attempts still carry over`, async () => {
-      const sender = new RecordingSender();
-      const challenges = new OtpChallenges({ store: makeStore(), sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0 });
-      const { challengeId } = await challenges.start({ userId: 'u', phoneNumber: PHONE });
-      const first = sender.codes.at(-1) as string;
-      const wrong = first === '000000' ? '111111' : '000000';
+      const { sender, challenges, challengeId, first, wrong } = await started({ resendCooldownSeconds: 0 });
       expect(await challenges.verify({ userId: 'u', challengeId, code: wrong })).to.have.nested.property('error.attemptsLeft', 4);
       sender.failWith = new SmsSendError('refused', { httpStatus: 403, mayHaveBeenSent: false });
       await challenges.resend({ userId: 'u', challengeId, phoneNumber: PHONE }).then(() => { throw new Error('resolved'); }, (err: unknown) => {
@@ -61,26 +66,19 @@ describe('A resend that does not go out leaves the code the user already has ali
     });
 
     it(`${name}: a new login refused for the number's budget leaves the login in progress alive, cooldown and attempts included`, async () => {
-      const sender = new RecordingSender();
-      const challenges = new OtpChallenges({ store: makeStore(), sender, encryptionKey: TEST_KEY, maxSendsPerPhoneNumber: 2 });
-      const { challengeId } = await challenges.start({ userId: 'victim', phoneNumber: PHONE });
-      const first = sender.codes.at(-1) as string;
-      const wrong = first === '000000' ? '111111' : '000000';
+      const { challenges, challengeId, first, wrong } = await started({ maxSendsPerPhoneNumber: 2 }, 'victim');
       expect(await challenges.verify({ userId: 'victim', challengeId, code: wrong })).to.have.nested.property('error.attemptsLeft', 4);
       await challenges.start({ userId: 'other', phoneNumber: PHONE });
-      const refused = await challenges.start({ userId: 'victim', phoneNumber: PHONE }).then(() => undefined, (err: unknown) => err);
+      const refused = await rejection(challenges.start({ userId: 'victim', phoneNumber: PHONE }));
       expect(refused).to.be.instanceOf(SmsOtpError).with.property('code', 'SEND_THROTTLED');
-      const early = await challenges.resend({ userId: 'victim', challengeId, phoneNumber: PHONE }).then(() => undefined, (err: unknown) => err);
+      const early = await rejection(challenges.resend({ userId: 'victim', challengeId, phoneNumber: PHONE }));
       expect(early, 'the cooldown of the login in progress still runs').to.be.instanceOf(SmsOtpError).with.property('code', 'RESEND_COOLDOWN');
       expect(await challenges.verify({ userId: 'victim', challengeId, code: wrong })).to.have.nested.property('error.attemptsLeft', 3);
       expect(await challenges.verify({ userId: 'victim', challengeId, code: first })).to.deep.equal({ ok: true });
     });
 
     it(`${name}: a resend that went out still kills the old code`, async () => {
-      const sender = new RecordingSender();
-      const challenges = new OtpChallenges({ store: makeStore(), sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0 });
-      const { challengeId } = await challenges.start({ userId: 'u', phoneNumber: PHONE });
-      const first = sender.codes.at(-1) as string;
+      const { sender, challenges, challengeId, first } = await started({ resendCooldownSeconds: 0 });
       await challenges.resend({ userId: 'u', challengeId, phoneNumber: PHONE });
       const second = sender.codes.at(-1) as string;
       if (second !== first) expect((await challenges.verify({ userId: 'u', challengeId, code: first })).ok).to.equal(false);
@@ -96,7 +94,7 @@ describe('A resend that does not go out leaves the code the user already has ali
       const { challengeId } = await rotated.start({ userId: 'u', phoneNumber: PHONE });
       const code = sender.codes.at(-1) as string;
       for (let i = 0; i < 6; i++) {
-        const err = await lacking.verify({ userId: 'u', challengeId, code }).then(() => undefined, (e: unknown) => e);
+        const err = await rejection(lacking.verify({ userId: 'u', challengeId, code }));
         expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'SECRET_UNREADABLE');
       }
       const wrong = code === '000000' ? '111111' : '000000';
