@@ -110,6 +110,14 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 2 });
     });
 
+    it('cancelSend never brings back a code that was used: single use holds across a cancelled new login', async () => {
+      await issueArmed('c1', 'mac-old');
+      expect(await right('c1', 5, ['mac-old'])).to.deep.include({ status: 'accepted' });
+      const { counter } = await issue('c2');
+      await store.cancelSend({ userId: user, challengeId: 'c2', counter, sendId: `send-${sends - 1}` });
+      expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'no_challenge' });
+    });
+
     it('never accepts a code that was not armed', async () => {
       await issue();
       expect(await right()).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
