@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { OtpChallenges } from './challenge.js';
+import type { OtpChallenges, StartedChallenge } from './challenge.js';
 import { SmsOtpError } from './errors.js';
 import { checkOptionNames, type OptionNames } from './options.js';
 import { clearPending, propertyNameOption, readPending, regenerableSession, regenerate, save, sessionKeyOption, writePending } from './session.js';
@@ -43,8 +43,9 @@ const RESEND_OPTION_NAMES = Object.keys({ challenges: true, loadUser: true, phon
  * nothing carried over), starts a challenge (a new counter, a new code, one
  * text), writes the half-authenticated record, saves the session, then calls
  * `next()`. `req.user` stays unset. Failures go to `next(err)` as
- * {@link SmsOtpError}s (`SEND_FAILED`, `STORE_UNAVAILABLE`, …) with no pending
- * record left behind, so the user can simply try again.
+ * {@link SmsOtpError}s (`SEND_FAILED`, `STORE_UNAVAILABLE`, …) with no record
+ * of the new login left behind, so the user can simply try again; a login
+ * that was in progress in the session stays in it (under the new id).
  */
 export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandler {
   checkOptionNames('passport-sms-otp: startSmsOtp', options, START_OPTION_NAMES);
@@ -64,12 +65,27 @@ export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandl
       const phoneNumber = await options.phoneNumber(user);
       const oldId = sessionIdOf(req);
       if (oldId === undefined) throw new SmsOtpError('SESSION_UNSUPPORTED');
+      // The login in progress in this session, if any: a new login that does not start leaves it as it was.
+      const inProgress = readPending(req, sessionKey);
       await regenerate(session);
       const fresh = regenerableSession(req);
       // A stubbed regenerate (the usual cookie-session workaround) keeps the id: refuse it, the id must change.
       if (sessionIdOf(req) === oldId) throw new SmsOtpError('SESSION_UNSUPPORTED');
+      let started: StartedChallenge;
       try {
-        const started = await options.challenges.start({ userId, phoneNumber });
+        started = await options.challenges.start({ userId, phoneNumber });
+      } catch (err) {
+        // Refused (a send budget, a lock, beforeSend, the region) or not sent: the store put the
+        // login in progress back, so its record goes on under the new session id (a browser's
+        // double submit must not end the login it is in). A record the store no longer knows
+        // ends at the next code step, as it would have.
+        if (inProgress !== undefined) {
+          writePending(fresh, sessionKey, inProgress);
+          await save(fresh).catch(() => undefined);
+        }
+        throw err;
+      }
+      try {
         writePending(fresh, sessionKey, { userId, challengeId: started.challengeId, startedAtMs: Date.now(), expiresAtMs: started.expiresAtMs });
         await save(fresh);
       } catch (err) {

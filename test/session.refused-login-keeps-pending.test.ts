@@ -1,0 +1,75 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { OutboxSender } from '../src/senders/outbox.js';
+import { MemoryOtpStore } from '../src/stores/memory.js';
+import { RedisOtpStore } from '../src/stores/redis.js';
+import type { OtpStore } from '../src/store.js';
+import { buildApp, codeIn, sessionCookie } from './helpers/app.js';
+import { redisForSuite } from './helpers/redis.js';
+
+const ALICE = { username: 'alice', password: 'alice-password' };
+const BOB = { username: 'bob', password: 'bob-password' };
+
+/**
+ * A browser that posts the password again (a double submit, Back and submit) while its login
+ * waits for the code: when that new login is refused, the session still holds the login in
+ * progress, under the new session id the refused step gave it.
+ */
+describe('A refused new login in the same session leaves the login in progress in it', () => {
+  const redis = redisForSuite('refused-login');
+  const stores: Array<[string, () => OtpStore]> = [
+    ['MemoryOtpStore', () => new MemoryOtpStore()],
+    ['RedisOtpStore', () => new RedisOtpStore(redis.client, { prefix: redis.prefix() })],
+  ];
+
+  for (const [name, makeStore] of stores) {
+    it(`${name}: the number's budget refuses the second login (SEND_THROTTLED); the first code still logs in`, async () => {
+      const sender = new OutboxSender();
+      const { app } = buildApp({ store: makeStore(), sender, numbers: { maxSendsPerPhoneNumber: 1 } });
+      const first = await request(app).post('/login').send(ALICE);
+      expect(first.status).to.equal(200);
+      const code = codeIn(sender.lastTo('+4512345678')?.text);
+
+      const again = await request(app).post('/login').set('Cookie', sessionCookie(first) as string).send(ALICE);
+      expect(again.status).to.equal(429);
+      expect(again.body.error).to.equal('SEND_THROTTLED');
+      expect(sender.messages).to.have.length(1);
+      // The session id still changed: the cookie the refused step was sent with is gone.
+      const cookie = sessionCookie(again) as string;
+      expect(cookie).to.be.a('string').and.not.equal(sessionCookie(first));
+      expect((await request(app).get('/login/otp').set('Cookie', sessionCookie(first) as string)).status).to.equal(401);
+
+      expect((await request(app).get('/login/otp').set('Cookie', cookie)).status).to.equal(200);
+      const done = await request(app).post('/login/otp').set('Cookie', cookie).send({ code });
+      expect(done.status, JSON.stringify(done.body)).to.equal(200);
+      expect((await request(app).get('/account').set('Cookie', sessionCookie(done) as string)).body.username).to.equal('alice');
+    });
+
+    it(`${name}: another user's refused login in the same browser leaves the first user's login as it was`, async () => {
+      const sender = new OutboxSender();
+      // Bob's number has had its one text this window (another session), so his login is refused.
+      const { app } = buildApp({ store: makeStore(), sender, numbers: { maxSendsPerPhoneNumber: 1 } });
+      expect((await request(app).post('/login').send(BOB)).status).to.equal(200);
+      const first = await request(app).post('/login').send(ALICE);
+      const code = codeIn(sender.lastTo('+4512345678')?.text);
+
+      const refused = await request(app).post('/login').set('Cookie', sessionCookie(first) as string).send(BOB);
+      expect(refused.status).to.equal(429);
+      const done = await request(app).post('/login/otp').set('Cookie', sessionCookie(refused) as string).send({ code });
+      expect(done.status, JSON.stringify(done.body)).to.equal(200);
+      expect((await request(app).get('/account').set('Cookie', sessionCookie(done) as string)).body.username).to.equal('alice');
+    });
+  }
+
+  it('a refused login in a session with no login in progress leaves no pending record', async () => {
+    const sender = new OutboxSender();
+    const { app } = buildApp({ store: new MemoryOtpStore(), sender, numbers: { maxSendsPerPhoneNumber: 1 } });
+    await request(app).post('/login').send(ALICE);
+    const visit = await request(app).get('/visit');
+    const refused = await request(app).post('/login').set('Cookie', sessionCookie(visit) as string).send(ALICE);
+    expect(refused.status).to.equal(429);
+    const cookie = sessionCookie(refused) ?? (sessionCookie(visit) as string);
+    expect((await request(app).get('/login/otp').set('Cookie', cookie)).status).to.equal(401);
+    expect((await request(app).get('/session').set('Cookie', cookie)).body.keys).to.not.include('smsOtp');
+  });
+});
