@@ -20,6 +20,15 @@ describe('Example app: configuration from the environment', () => {
     const config = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 's'.repeat(32), OTP_ENCRYPTION_KEY: 'ab'.repeat(32), GATEWAYAPI_TOKEN: 't', REDIS_URL: 'redis://127.0.0.1:6379' });
     expect(config.production).to.equal(true);
     expect(config.generated).to.deep.equal([]);
+    // Behind its TLS proxy: one hop trusted unless TRUST_PROXY says otherwise.
+    expect(config.trustProxyHops).to.equal(1);
+  });
+
+  it('TRUST_PROXY: 0 outside production, 1 in production, or the number of hops given', () => {
+    const production = { NODE_ENV: 'production', SESSION_SECRET: 's'.repeat(32), OTP_ENCRYPTION_KEY: 'ab'.repeat(32), GATEWAYAPI_TOKEN: 't', REDIS_URL: 'redis://127.0.0.1:6379' };
+    expect(loadConfig({}).trustProxyHops).to.equal(0);
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxyHops).to.equal(2);
+    expect(loadConfig({ ...production, TRUST_PROXY: '0' }).trustProxyHops).to.equal(0);
   });
 
   const BAD: Array<[Record<string, string>, RegExp]> = [
@@ -29,6 +38,7 @@ describe('Example app: configuration from the environment', () => {
     [{ OTP_MAX_ATTEMPTS: '-1' }, /OTP_MAX_ATTEMPTS/],
     [{ OTP_ENCRYPTION_KEY: 'short' }, /OTP_ENCRYPTION_KEY must be 32 bytes/],
     [{ RATE_LIMIT_PER_IP_PER_MIN: 'lots' }, /RATE_LIMIT_PER_IP_PER_MIN/],
+    [{ TRUST_PROXY: 'true' }, /TRUST_PROXY must be a whole number from 0 to 10/],
     [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL must start with redis:\/\//],
     [{ GATEWAYAPI_KEY: 'k' }, /GATEWAYAPI_KEY and GATEWAYAPI_SECRET go together/],
     [{ SESSION_SECRET: 'short' }, /SESSION_SECRET must be at least 32 characters/],

@@ -117,7 +117,7 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
 
   const app = express();
   app.disable('x-powered-by');
-  if (config.production) app.set('trust proxy', 1);
+  if (config.trustProxyHops > 0) app.set('trust proxy', config.trustProxyHops);
   app.use((_req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');

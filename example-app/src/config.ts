@@ -16,6 +16,11 @@ export interface AppConfig {
   webOtpHost: string | undefined;
   numbers: Partial<ChallengeNumbers>;
   rateLimitPerIpPerMin: number;
+  /**
+   * TRUST_PROXY: how many proxies in front of the app Express trusts for the client's address and
+   * protocol (X-Forwarded-For, X-Forwarded-Proto); 1 in production, 0 otherwise.
+   */
+  trustProxyHops: number;
   /** AUDIT_LOG: `stdout` (default) writes the package's audit events as JSON lines; `off` does not. */
   auditLog: boolean;
   /** What was made up because it was missing (dev only), for the start-up warning. */
@@ -108,6 +113,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     if (value !== undefined) numbers[option] = value;
   }
   const rateLimitPerIpPerMin = wholeNumber(env, 'RATE_LIMIT_PER_IP_PER_MIN', 0, 100_000, problems) ?? 30;
+  // Production runs behind a TLS proxy (the app speaks plain HTTP and its cookies are secure).
+  const trustProxyHops = wholeNumber(env, 'TRUST_PROXY', 0, 10, problems) ?? (production ? 1 : 0);
   // One budget for both: texts per user and per phone number in the rolling window (15 min by default).
   const sendsPerWindow = wholeNumber(env, 'OTP_SENDS_PER_WINDOW', ...BOUNDS.maxSendsPerUser.slice(0, 2) as [number, number], problems);
   if (sendsPerWindow !== undefined) {
@@ -136,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     webOtpHost: env.WEBOTP_HOST || undefined,
     numbers,
     rateLimitPerIpPerMin,
+    trustProxyHops,
     auditLog,
     generated,
     bench,
