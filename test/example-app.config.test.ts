@@ -40,6 +40,8 @@ describe('Example app: configuration from the environment', () => {
     [{ RATE_LIMIT_PER_IP_PER_MIN: 'lots' }, /RATE_LIMIT_PER_IP_PER_MIN/],
     [{ TRUST_PROXY: 'true' }, /TRUST_PROXY must be a whole number from 0 to 10/],
     [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL must start with redis:\/\//],
+    [{ REDIS_URL: 'redis://[bad' }, /REDIS_URL is not a valid URL/],
+    [{ REDIS_URL: 'redis://' }, /REDIS_URL must name a host/],
     [{ GATEWAYAPI_KEY: 'k' }, /GATEWAYAPI_KEY and GATEWAYAPI_SECRET go together/],
     [{ SESSION_SECRET: 'short' }, /SESSION_SECRET must be at least 32 characters/],
   ];
@@ -51,5 +53,6 @@ describe('Example app: configuration from the environment', () => {
 
   it('never echoes a secret in its messages', () => {
     expect(() => loadConfig({ OTP_ENCRYPTION_KEY: 'my-secret-value' })).to.throw(ConfigError).with.property('message').that.does.not.include('my-secret-value');
+    expect(() => loadConfig({ REDIS_URL: 'redis://user:my-redis-password@[bad' })).to.throw(ConfigError).with.property('message').that.does.not.include('my-redis-password');
   });
 });

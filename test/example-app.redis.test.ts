@@ -65,6 +65,22 @@ describe('Example app, Redis + GatewayAPI mode', function () {
     });
   });
 
+  it('refuses to start when Redis refuses it (a database that does not exist), with Redis\'s own reason', async function () {
+    this.timeout(20_000);
+    const errors: string[] = [];
+    const logged = console.error;
+    console.error = (...args: unknown[]) => { errors.push(args.map(String).join(' ')); };
+    let failure: unknown;
+    try {
+      await startExampleApp(env({ REDIS_URL: `${REDIS_URL.replace(/\/\d*$/, '')}/9999` })).then((app) => app.close(), (err: unknown) => { failure = err; });
+    } finally {
+      console.error = logged;
+    }
+    expect(failure).to.be.instanceOf(Error);
+    expect((failure as Error).message).to.match(/^Redis \(REDIS_URL\) did not answer within 5 s \(last error: .*DB index/);
+    expect(errors.some((line) => line.startsWith('redis: ') && line.includes('DB index'))).to.equal(true);
+  });
+
   describe('as separate processes', () => {
     const processes: AppProcess[] = [];
     afterEach(async () => {

@@ -58,6 +58,21 @@ function wholeNumber(env: NodeJS.ProcessEnv, name: string, min: number, max: num
   return Number(raw);
 }
 
+/**
+ * What is wrong with a Redis URL, or undefined. Never quotes it: it may hold a password.
+ */
+function redisUrlProblem(url: string): string | undefined {
+  if (!/^rediss?:\/\//.test(url)) return 'must start with redis:// or rediss://';
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'is not a valid URL (redis://[user:password@]host:port[/database])';
+  }
+  if (parsed.hostname === '') return 'must name a host (redis://host:port)';
+  return undefined;
+}
+
 /** Reads and checks the environment; throws {@link ConfigError} naming every problem at once. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const problems: string[] = [];
@@ -67,7 +82,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const port = wholeNumber(env, 'PORT', 0, 65535, problems) ?? 3000;
   const host = env.HOST || '127.0.0.1';
   const redisUrl = env.REDIS_URL || undefined;
-  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) problems.push('REDIS_URL must start with redis:// or rediss://');
+  if (redisUrl !== undefined) {
+    const problem = redisUrlProblem(redisUrl);
+    if (problem !== undefined) problems.push(`REDIS_URL ${problem}`);
+  }
   const redisClusterNodes = clusterNodes(env.REDIS_CLUSTER_NODES, problems);
   if (redisUrl !== undefined && redisClusterNodes !== undefined) {
     problems.push('set REDIS_URL (one Redis) or REDIS_CLUSTER_NODES (a Redis Cluster), not both');

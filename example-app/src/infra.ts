@@ -44,7 +44,8 @@ const CLIENT_DEFAULTS = {
   socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 1000) },
 };
 
-function logErrors(emitter: { on(event: string, listener: (err: unknown) => void): unknown }, events: string[]): void {
+/** Logs each new Redis error once; returns the newest one's message ('' before any). */
+function logErrors(emitter: { on(event: string, listener: (err: unknown) => void): unknown }, events: string[]): () => string {
   let lastError = '';
   const log = (err: unknown): void => {
     const text = err instanceof Error ? err.message : String(err);
@@ -52,15 +53,23 @@ function logErrors(emitter: { on(event: string, listener: (err: unknown) => void
     lastError = text;
   };
   for (const event of events) emitter.on(event, log);
+  return () => lastError;
 }
 
-/** Runs `connect`, failing with a clear message instead of hanging when Redis does not answer. */
-async function connectWithin(connect: () => Promise<unknown>, destroy: () => void, what: string, timeoutMs: number): Promise<void> {
+/**
+ * Runs `connect`, failing with a clear message instead of hanging when Redis does not answer:
+ * with Redis's own last error in it (a wrong password, a database that does not exist).
+ */
+async function connectWithin(connect: () => Promise<unknown>, destroy: () => void, what: string, timeoutMs: number, lastError: () => string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
+  const timedOut = (): Error => {
+    const cause = lastError();
+    return new Error(`${what} did not answer within ${timeoutMs / 1000} s${cause === '' ? '' : ` (last error: ${cause})`}`);
+  };
   try {
     await Promise.race([
       connect(),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not answer within ${timeoutMs / 1000} s`)), timeoutMs); }),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(timedOut()), timeoutMs); }),
     ]);
   } catch (err) {
     destroy();
@@ -72,8 +81,8 @@ async function connectWithin(connect: () => Promise<unknown>, destroy: () => voi
 
 async function connectRedis(url: string, timeoutMs = 5000): Promise<RedisConnection> {
   const client = createClient({ url, ...CLIENT_DEFAULTS });
-  logErrors(client, ['error']);
-  await connectWithin(() => client.connect(), () => client.destroy(), 'Redis (REDIS_URL)', timeoutMs);
+  const lastError = logErrors(client, ['error']);
+  await connectWithin(() => client.connect(), () => client.destroy(), 'Redis (REDIS_URL)', timeoutMs, lastError);
   return {
     topology: 'single',
     client,
@@ -86,8 +95,8 @@ async function connectRedis(url: string, timeoutMs = 5000): Promise<RedisConnect
 async function connectCluster(rootNodes: string[], timeoutMs = 5000): Promise<RedisConnection> {
   const cluster = createCluster({ rootNodes: rootNodes.map((url) => ({ url })), defaults: CLIENT_DEFAULTS });
   // 'error' is the cluster's own (topology discovery); 'node-error' is one node's connection.
-  logErrors(cluster, ['error', 'node-error']);
-  await connectWithin(() => cluster.connect(), () => cluster.destroy(), 'Redis Cluster (REDIS_CLUSTER_NODES)', timeoutMs);
+  const lastError = logErrors(cluster, ['error', 'node-error']);
+  await connectWithin(() => cluster.connect(), () => cluster.destroy(), 'Redis Cluster (REDIS_CLUSTER_NODES)', timeoutMs, lastError);
   return {
     topology: 'cluster',
     client: cluster,
