@@ -86,6 +86,11 @@ describe('Example app, in-memory mode: the browser pages', () => {
   it('the code page and a resend need a pending login; a browser is sent to /login', async () => {
     const page = await agent.get('/login/otp').set(HTML);
     expect([page.status, page.headers.location]).to.deep.equal([303, '/login']);
+    const login = await agent.get('/login').set(HTML);
+    const resend = await agent.post('/login/otp/resend').set(HTML).type('form').send({ _csrf: csrfTokenIn(login.text) });
+    expect([resend.status, resend.headers.location]).to.deep.equal([303, '/login']);
+    expect((await agent.get('/login').set(HTML)).text).to.include('There is no pending login; sign in with your password again.');
+    expect(await outbox()).to.have.length(0);
   });
 
   it('the resend button: 303 back to the code page with a notice, and a new text', async () => {

@@ -45,6 +45,9 @@ describe('Example app, Redis + GatewayAPI mode', function () {
         expect([res.status, res.body]).to.deep.equal([200, { status: 'authenticated' }]);
         expect((await agent.get('/account').set(JSON_ACCEPT)).body).to.deep.equal({ username: 'bob' });
         expect((await request(handle.app).get('/dev/outbox').set(JSON_ACCEPT)).status).to.equal(404);
+        const page = await request(handle.app).get('/dev/outbox').set('Accept', 'text/html');
+        expect(page.status).to.equal(404);
+        expect(page.headers['content-type']).to.match(/^text\/html/);
         const health = await request(handle.app).get('/healthz');
         expect(health.status).to.equal(200);
         expect(health.body.store).to.equal('redis');

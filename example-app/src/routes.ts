@@ -159,8 +159,13 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     if (wantsJson(req)) return res.json({ status: 'otp_sent' });
     return res.redirect(303, '/login/otp?sent=1');
   }, endUnreadableLogin, (err: unknown, req: Request, res: Response, next: NextFunction) => {
-    // Browsers stay on the code page with the reason; API clients get the generic error answer.
-    if (wantsJson(req) || !isSmsOtpError(err) || RESTART.has(err.code)) return next(err);
+    // Browsers stay on the code page with the reason, or go back to the password step with it
+    // when the login is over (as at the code step); API clients get the generic error answer.
+    if (wantsJson(req) || !isSmsOtpError(err)) return next(err);
+    if (RESTART.has(err.code)) {
+      setFlash(req, err.message);
+      return res.redirect(303, '/login');
+    }
     if (err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.retryAfterSeconds));
     const wait = err.retryAfterSeconds !== undefined ? ` Try again in ${err.retryAfterSeconds} s.` : '';
     return res.status(err.status).send(codePage(token(req), digits, `${err.message}${wait}`));
@@ -186,7 +191,10 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
 
   app.get('/dev/outbox', (req, res) => {
     const outbox = infra.outbox;
-    if (outbox === undefined) return res.status(404).json({ error: 'not_found' });
+    if (outbox === undefined) {
+      if (req.accepts(['json', 'html']) === 'html') return res.status(404).send(messagePage('Not found', 'There is no outbox: this app sends real texts.'));
+      return res.status(404).json({ error: 'not_found' });
+    }
     const messages = outbox.messages.map(({ to, text, sentAt }) => ({ to, text, sentAt }));
     if (req.accepts(['json', 'html']) === 'html') return res.send(outboxPage(messages));
     return res.json(messages);
