@@ -68,6 +68,29 @@ describe('Example app, Redis + GatewayAPI mode', function () {
     });
   });
 
+  it('in production, a login over plain HTTP is logged once (its secure cookie is never set); through the TLS proxy it is not', async () => {
+    const warnings: string[] = [];
+    const warn = console.warn;
+    console.warn = (...args: unknown[]) => { warnings.push(args.map(String).join(' ')); };
+    let handle: ExampleApp | undefined;
+    try {
+      handle = await startExampleApp(env({ NODE_ENV: 'production' }));
+      const login = () => request(handle!.app).post('/login').set(JSON_ACCEPT).send({ username: 'bob', password: 'bob-password' });
+      const proxied = await login().set('X-Forwarded-Proto', 'https');
+      expect(proxied.status).to.equal(200);
+      expect(String(proxied.headers['set-cookie'])).to.match(/Secure/);
+      expect(warnings.filter((w) => w.includes('plain HTTP'))).to.have.length(0);
+      const plain = await login();
+      expect(plain.status).to.equal(200);
+      expect(plain.headers['set-cookie']).to.equal(undefined);
+      await login();
+      expect(warnings.filter((w) => w.includes('a login arrived over plain HTTP in production'))).to.have.length(1);
+    } finally {
+      console.warn = warn;
+      await handle?.close();
+    }
+  });
+
   it('refuses to start when Redis refuses it (a database that does not exist), with Redis\'s own reason', async function () {
     this.timeout(20_000);
     const errors: string[] = [];

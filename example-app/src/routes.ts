@@ -117,7 +117,14 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     return res.status(missing ? 400 : 401).send(loginPage(token(req), message, typeof username === 'string' ? username.slice(0, 256) : ''));
   };
 
+  // In production the session cookie is secure-only: a login over plain HTTP (no TLS proxy, or one
+  // that is not trusted, see TRUST_PROXY) gets a text but never its cookie. Said once in the log.
+  let plainHttpWarned = !config.production;
   app.post('/login', ...limit('login'), protect, (req: Request, res: Response, next: NextFunction) => {
+    if (!plainHttpWarned && !req.secure) {
+      plainHttpWarned = true;
+      console.warn('warning: a login arrived over plain HTTP in production: its session cookie is secure-only and will not be set, so the login cannot finish; serve the app behind a TLS proxy that sends X-Forwarded-Proto, and set TRUST_PROXY to the number of proxies');
+    }
     // passport-local's own check (an empty or missing field is a 400), made on the body alone: with
     // both fields there, passport-local takes them and never looks at the query string.
     if (!bodyField(req, 'username') || !bodyField(req, 'password')) return refuseLogin(req, res, true);
