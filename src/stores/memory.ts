@@ -136,8 +136,9 @@ export class MemoryOtpStore implements OtpStore {
     const lock = this.lockedFor(input.userId, input.lockAfter, now);
     if (lock > 0) return { status: 'locked', retryAfterMs: lock };
     const until = this.cooldowns.get(input.userId);
-    if (until !== undefined && until > now) return { status: 'cooldown', retryAfterMs: until - now };
+    // The login's last text spent: waiting does not help, so that is the answer, not the cooldown.
     if (challenge.sends >= input.maxSends) return { status: 'send_limit' };
+    if (until !== undefined && until > now) return { status: 'cooldown', retryAfterMs: until - now };
     const wait = this.budgetWait(this.userSends, input.userId, input.userBudget, now);
     if (wait > 0) return { status: 'over_budget', retryAfterMs: wait };
     challenge.sends += 1;

@@ -84,9 +84,10 @@ end
 if tonumber(redis.call('HGET', KEYS[2], 'attempts')) >= tonumber(ARGV[6]) then return {'exhausted'} end
 local lock = locked_for(KEYS[5], tonumber(ARGV[7]))
 if lock > 0 then return {'locked', lock} end
+-- The login's last text spent: waiting does not help, so that is the answer, not the cooldown.
+if tonumber(redis.call('HGET', KEYS[2], 'sends')) >= tonumber(ARGV[5]) then return {'send_limit'} end
 local cooldown = redis.call('PTTL', KEYS[4])
 if cooldown > 0 then return {'cooldown', cooldown} end
-if tonumber(redis.call('HGET', KEYS[2], 'sends')) >= tonumber(ARGV[5]) then return {'send_limit'} end
 local wait = budget_wait(KEYS[6], tonumber(ARGV[8]), tonumber(ARGV[9]))
 if wait > 0 then return {'over_budget', wait} end
 redis.call('HINCRBY', KEYS[2], 'sends', 1)

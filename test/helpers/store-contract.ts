@@ -209,6 +209,12 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await resend('c1', { maxSends: 2 })).to.deep.equal({ status: 'send_limit' });
     });
 
+    it('resend: once the last text is spent, send_limit even during the cooldown (waiting would not help)', async () => {
+      await issue('c1', { cooldownMs: 5_000 });
+      expect(await resend('c1', { maxSends: 1, cooldownMs: 5_000 })).to.deep.equal({ status: 'send_limit' });
+      expect(await resend('c1', { maxSends: 2, cooldownMs: 5_000 })).to.deep.include({ status: 'cooldown' });
+    });
+
     it('resend: refused for an unknown or exhausted challenge', async () => {
       expect(await resend('nope')).to.deep.equal({ status: 'no_challenge' });
       await issue();
