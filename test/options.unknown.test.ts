@@ -4,6 +4,7 @@ import { closestNames, DEFAULTS, resolveNumbers } from '../src/options.js';
 import { GatewayApiSender, type GatewayApiSenderOptions } from '../src/senders/gatewayapi.js';
 import { OutboxSender } from '../src/senders/outbox.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
+import { RedisOtpStore } from '../src/stores/redis.js';
 import { TEST_KEY } from './helpers/app.js';
 
 // A misspelled option used to be dropped without a word and its default used: codeTTLSeconds: 60
@@ -172,6 +173,31 @@ describe('Options: an unknown name is refused at construction, with the closest 
     it('every documented option is accepted', () => {
       expect(() => new OutboxSender({ maxMessages: 5, allowInProduction: false, messageTemplate: (code) => `Code ${code}`, webOtpHost: 'example.com' })).to.not.throw();
       expect(() => new OutboxSender({ maxMessages: undefined, allowInProduction: undefined, messageTemplate: undefined, webOtpHost: undefined })).to.not.throw();
+    });
+  });
+
+  describe('the stores', () => {
+    // What RedisOtpStore needs of a client to be built; nothing is sent.
+    const client = { eval: async () => null, evalSha: async () => null };
+
+    it('RedisOtpStore: commandTimeout or timeoutMs is refused, naming commandTimeoutMs (the timeout used to stay 2000 ms)', () => {
+      for (const name of ['commandTimeout', 'timeoutMs']) {
+        const err = thrownBy(() => new RedisOtpStore(client, { [name]: 100 } as never));
+        expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+        expect(err.message).to.include(`RedisOtpStore: unknown option "${name}" (did you mean commandTimeoutMs?)`);
+      }
+      expect(new RedisOtpStore(client, { prefix: 'app', commandTimeoutMs: 100 })).to.be.instanceOf(RedisOtpStore);
+    });
+
+    it('RedisOtpStore: null options are INVALID_OPTIONS, not a TypeError from inside', () => {
+      expect(thrownBy(() => new RedisOtpStore(client, null as never))).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+    });
+
+    it('MemoryOtpStore: sweepInterval is refused, naming sweepIntervalMs', () => {
+      const err = thrownBy(() => new MemoryOtpStore({ sweepInterval: 5 } as never));
+      expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+      expect(err.message).to.include('MemoryOtpStore: unknown option "sweepInterval" (did you mean sweepIntervalMs?)');
+      new MemoryOtpStore({ sweepIntervalMs: 1000, now: Date.now }).close();
     });
   });
 

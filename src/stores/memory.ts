@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { SmsOtpError } from '../errors.js';
+import { checkOptionNames, type OptionNames } from '../options.js';
 import { failureDelayMs, type ArmInput, type AttemptInput, type AttemptResult, type BudgetResult, type CodeRef, type IssueInput, type IssueResult, type OtpStore, type PhoneSendInput, type ResendInput, type ResendResult, type SendBudget } from '../store.js';
 
 interface Hotp { sealedSecret: string; counter: number }
@@ -39,6 +40,8 @@ export interface MemoryOtpStoreOptions {
  * memory stays bounded by the live logins (plus one small entry per user for the
  * secret and counter, which never expire, as in Redis).
  */
+const MEMORY_OPTION_NAMES = Object.keys({ sweepIntervalMs: true, now: true } satisfies OptionNames<MemoryOtpStoreOptions>);
+
 export class MemoryOtpStore implements OtpStore {
   private readonly hotp = new Map<string, Hotp>();
   private readonly challenges = new Map<string, Challenge>();
@@ -52,6 +55,7 @@ export class MemoryOtpStore implements OtpStore {
 
   constructor(options: MemoryOtpStoreOptions = {}) {
     if (options === null || typeof options !== 'object') throw new SmsOtpError('INVALID_OPTIONS', 'MemoryOtpStore: options must be an object');
+    checkOptionNames('passport-sms-otp: MemoryOtpStore', options, MEMORY_OPTION_NAMES);
     if (options.now !== undefined && typeof options.now !== 'function') throw new SmsOtpError('INVALID_OPTIONS', 'MemoryOtpStore: now must be a function returning milliseconds');
     this.now = options.now ?? Date.now;
     const interval = options.sweepIntervalMs ?? 60_000;

@@ -1,4 +1,5 @@
 import { SmsOtpError } from '../errors.js';
+import { checkOptionNames, type OptionNames } from '../options.js';
 import { SCRIPTS, type Script } from './redis-scripts.js';
 import type { ArmInput, AttemptInput, AttemptResult, BudgetResult, CodeRef, IssueInput, IssueResult, OtpStore, PhoneSendInput, ResendInput, ResendResult } from '../store.js';
 
@@ -40,6 +41,8 @@ export interface RedisOtpStoreOptions {
 
 
 
+const REDIS_OPTION_NAMES = Object.keys({ prefix: true, commandTimeoutMs: true } satisfies OptionNames<RedisOtpStoreOptions>);
+
 /**
  * An {@link OtpStore} on Redis through a connected node-redis client (v5 or v6,
  * a single client or a cluster). Each method is one Lua script (`EVALSHA`, with
@@ -57,6 +60,8 @@ export class RedisOtpStore implements OtpStore {
     if (client === null || typeof client !== 'object' || typeof client.evalSha !== 'function' || typeof client.eval !== 'function') {
       throw new SmsOtpError('INVALID_OPTIONS', 'RedisOtpStore needs a node-redis client (createClient() or createCluster(), v5 or v6)');
     }
+    if (options === null || typeof options !== 'object') throw new SmsOtpError('INVALID_OPTIONS', 'RedisOtpStore: options must be an object');
+    checkOptionNames('passport-sms-otp: RedisOtpStore', options, REDIS_OPTION_NAMES);
     const prefix = options.prefix ?? 'sms-otp';
     if (typeof prefix !== 'string' || !/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) {
       throw new SmsOtpError('INVALID_OPTIONS', 'RedisOtpStore: prefix must be 1-64 letters, digits or ":_.-" (no braces: they would break the hash tag)');
