@@ -133,4 +133,17 @@ describe('GatewayApiSender: the request goes to baseUrl\'s own host and nowhere 
     expect(spy.urls).to.deep.equal(['http://gatewayapi.example/gw/rest/mtsms']);
     expect(hits).to.deep.equal([]);
   });
+
+  it('a port that fetch refuses (6000, 10080) is a TypeError at construction, not a SEND_FAILED at every login', async () => {
+    for (const port of [6000, 10080, 25]) {
+      expect(() => new GatewayApiSender({ baseUrl: `http://127.0.0.1:${port}`, token: TOKEN }), String(port))
+        .to.throw(TypeError, `GatewayApiSender: baseUrl's port ${port} is one that fetch refuses to connect to`);
+    }
+    // With fetch of the app's own (a proxy agent, say), the port is the app's business.
+    const spy = loopbackOnlyFetch();
+    expect(new GatewayApiSender({ baseUrl: 'http://127.0.0.1:6000', token: TOKEN, fetch: spy.fetch })).to.be.instanceOf(GatewayApiSender);
+    // What it guards against, as Node's fetch does it: nothing leaves the machine.
+    const refused = await fetch('http://127.0.0.1:6000/').then(() => undefined, (err: unknown) => err as Error & { cause?: Error });
+    expect(refused?.cause?.message).to.equal('bad port');
+  });
 });

@@ -10,7 +10,7 @@ import {
   type SmsSender,
 } from '../sender.js';
 import { checkSuccessBody, errorFromResponse, transportError } from './gatewayapi-errors.js';
-import { isLoopback, readEndpoint } from './gatewayapi-url.js';
+import { isFetchBadPort, isLoopback, readEndpoint } from './gatewayapi-url.js';
 import { signOAuth1Request } from './oauth1.js';
 import { smsLength } from './sms-segments.js';
 
@@ -198,6 +198,10 @@ export class GatewayApiSender implements SmsSender {
     const fetchImpl = options.fetch ?? globalThis.fetch;
     if (typeof fetchImpl !== 'function') throw new TypeError('GatewayApiSender: fetch must be a function (Node 20 has a global fetch)');
     this.#fetch = fetchImpl;
+    // Every send would fail before leaving the machine, at a user's login instead of here.
+    if (options.fetch === undefined && isFetchBadPort(endpoint)) {
+      throw new TypeError(`GatewayApiSender: baseUrl's port ${endpoint.port} is one that fetch refuses to connect to (a "bad port" in the Fetch standard); use another port`);
+    }
 
     this.#messageOptions = checkMessageOptions('GatewayApiSender', options);
 
