@@ -3,7 +3,7 @@ import { CodeDelivery, checkUserId, seconds, type Recipient, type SendContext } 
 import { SmsOtpError, smsOtpFailure, type SmsOtpErrorCode } from './errors.js';
 import { SmsOtpEventEmitter } from './events.js';
 import { isWellFormedCode } from './hotp.js';
-import { CHALLENGE_OPTION_NAMES, DEFAULTS, resolveNumbers, unknownOptions, type ChallengeNumbers } from './options.js';
+import { CHALLENGE_OPTION_NAMES, DEFAULTS, resolveNumbers, unknownOptions, type ChallengeNumbers, type NumberOptions } from './options.js';
 import { checkAllowedRegions } from './phone.js';
 import { SecretSealer, type EncryptionKey } from './secrets.js';
 import type { SmsSender } from './sender.js';
@@ -12,7 +12,7 @@ import type { FailurePolicy, OtpStore, SendBudget } from './store.js';
 export type { Recipient, SendContext } from './delivery.js';
 
 /** Options of {@link OtpChallenges}: where codes live, how they travel, and the numbers. */
-export interface OtpChallengesOptions extends Partial<ChallengeNumbers> {
+export interface OtpChallengesOptions extends NumberOptions {
   /** Where counters, challenges and sealed secrets live: {@link RedisOtpStore} or {@link MemoryOtpStore}. */
   store: OtpStore;
   /** How codes reach the user: {@link GatewayApiSender}, or {@link OutboxSender} in development. */
@@ -21,23 +21,23 @@ export interface OtpChallengesOptions extends Partial<ChallengeNumbers> {
    * The AES-256-GCM key that seals per-user secrets: 32 bytes, as bytes, 64 hex
    * characters or base64. Give `encryptionKeys` instead to rotate keys.
    */
-  encryptionKey?: Uint8Array | string;
+  encryptionKey?: Uint8Array | string | undefined;
   /** Several keys with ids; the first seals, all open. Replaces `encryptionKey`. */
-  encryptionKeys?: ReadonlyArray<EncryptionKey>;
+  encryptionKeys?: ReadonlyArray<EncryptionKey> | undefined;
   /**
    * Regions (ISO 3166-1 alpha-2, e.g. `['DK', 'SE']`) whose numbers may get a
    * code; any other number is refused with `COUNTRY_NOT_ALLOWED` before anything
    * is stored or sent. Regions sharing a calling code are told apart.
    * @default undefined (every region)
    */
-  allowedRegions?: readonly string[];
+  allowedRegions?: readonly string[] | undefined;
   /**
    * Runs before every send (start and resend), after the input checks: put a
    * CAPTCHA or a risk check here. Resolve `false` to refuse (`SEND_REFUSED`), or
    * throw an {@link SmsOtpError} of your own.
    * @default undefined
    */
-  beforeSend?: (context: SendContext) => boolean | void | Promise<boolean | void>;
+  beforeSend?: ((context: SendContext) => boolean | void | Promise<boolean | void>) | undefined;
 }
 
 /** A challenge that was started: what the session keeps. */

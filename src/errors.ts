@@ -7,7 +7,7 @@ export const ERROR_CODES = {
   CODE_MALFORMED: 'The code must be a string of ASCII digits of the configured length.',
   /** A well-formed code that does not match the live challenge. */
   CODE_WRONG: 'The code is not correct.',
-  /** The code's lifetime has passed, or a newer code replaced it; ask for a new one. */
+  /** The code's lifetime has passed; ask for a new one. (A code that a newer one replaced is `CODE_WRONG`: it is compared with the newest code only.) */
   CODE_EXPIRED: 'The code has expired; request a new one.',
   /** The session holds no live half-authenticated login (none started, expired, or already used). */
   NO_PENDING_LOGIN: 'There is no pending login; sign in with your password again.',

@@ -5,12 +5,12 @@ import { readPending, sessionKeyOption } from './session.js';
 
 export interface GuardOptions {
   /** @default 'smsOtp' */
-  sessionKey?: string;
+  sessionKey?: string | undefined;
   /**
    * What to do with a request the guard refuses (e.g. redirect a browser to `/login`).
    * @default answers 401 with `{"error": <code>, "message": …}`
    */
-  onDenied?: (req: Request, res: Response, next: NextFunction, error: SmsOtpError) => void;
+  onDenied?: ((req: Request, res: Response, next: NextFunction, error: SmsOtpError) => void) | undefined;
 }
 
 const GUARD_OPTION_NAMES = Object.keys({ sessionKey: true, onDenied: true } satisfies OptionNames<GuardOptions>);

@@ -3,7 +3,7 @@ export { SmsOtpStrategy, type SmsOtpStrategyOptions, type SmsOtpFailure, type Lo
 export { startSmsOtp, resendSmsOtp, type StartStepOptions, type ResendStepOptions, type UserAccessors } from './steps.js';
 export { requireAuthenticated, requirePendingLogin, smsOtpErrorHandler, type GuardOptions } from './guards.js';
 export { OtpChallenges, type OtpChallengesOptions, type StartedChallenge, type VerifyResult, type Recipient } from './challenge.js';
-export { DEFAULTS, BOUNDS, type ChallengeNumbers } from './options.js';
+export { DEFAULTS, BOUNDS, type ChallengeNumbers, type NumberOptions } from './options.js';
 export { ERROR_CODES, ERROR_STATUS, SmsOtpError, SmsSendError, isSmsOtpError, type SmsOtpErrorCode, type SmsOtpErrorDetails, type SmsSendErrorDetails } from './errors.js';
 export { hotpCode } from './hotp.js';
 export { SecretSealer, parseEncryptionKey, SECRET_BYTES, type EncryptionKey } from './secrets.js';

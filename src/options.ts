@@ -114,7 +114,7 @@ export const BOUNDS: Readonly<Record<keyof ChallengeNumbers, readonly [min: numb
  * Fills in defaults and checks every number once, at construction. A value out
  * of bounds is an `INVALID_OPTIONS` error naming the option, the bound and the value.
  */
-export function resolveNumbers(input: Partial<ChallengeNumbers> = {}): Readonly<ChallengeNumbers> {
+export function resolveNumbers(input: NumberOptions = {}): Readonly<ChallengeNumbers> {
   if (input === null || typeof input !== 'object') {
     throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: options must be an object');
   }
@@ -158,6 +158,13 @@ export function describe(value: unknown): string {
 
 /** Every key of an options type, for a construction-time check of the names given: the type keeps the list complete. */
 export type OptionNames<Options> = Readonly<Record<keyof Options, true>>;
+
+/**
+ * The numbers as options: each may be left out or given as `undefined` (its default), so
+ * `{ codeTtlSeconds: env.TTL ? Number(env.TTL) : undefined }` type-checks under
+ * `exactOptionalPropertyTypes` too.
+ */
+export type NumberOptions = { [K in keyof ChallengeNumbers]?: ChallengeNumbers[K] | undefined };
 
 /**
  * {@link OtpChallenges}' options besides the numbers. OtpChallenges reads them itself, so they

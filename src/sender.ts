@@ -38,13 +38,13 @@ export interface MessageOptions {
    * Renders the message text.
    * @default defaultMessageTemplate
    */
-  messageTemplate?: MessageTemplate;
+  messageTemplate?: MessageTemplate | undefined;
   /**
    * When set (a host name such as `example.com`), the message ends with the line
    * `@example.com #123456`, the origin-bound one-time-code format that Safari and
    * Chrome (WebOTP) read to fill the code in for that site only.
    */
-  webOtpHost?: string;
+  webOtpHost?: string | undefined;
 }
 
 const HOST_PATTERN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::\d{1,5})?$/i;

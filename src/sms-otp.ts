@@ -11,9 +11,9 @@ export interface SmsOtpOptions<User> extends OtpChallengesOptions, UserAccessors
   /** Finds a user by the id `userId(user)` gave. */
   loadUser: LoadUser<User>;
   /** @default 'code' */
-  codeField?: string;
+  codeField?: string | undefined;
   /** @default 'smsOtp' */
-  sessionKey?: string;
+  sessionKey?: string | undefined;
 }
 
 /** SmsOtp's own options; the rest go to {@link OtpChallenges}. */

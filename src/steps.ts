@@ -22,9 +22,9 @@ export interface StartStepOptions<User> extends UserAccessors<User> {
    * request does not look logged in.
    * @default 'user'
    */
-  userProperty?: string;
+  userProperty?: string | undefined;
   /** @default 'smsOtp' */
-  sessionKey?: string;
+  sessionKey?: string | undefined;
 }
 
 export interface ResendStepOptions<User> {
@@ -32,7 +32,7 @@ export interface ResendStepOptions<User> {
   loadUser: LoadUser<User>;
   phoneNumber: (user: User) => string | Promise<string>;
   /** @default 'smsOtp' */
-  sessionKey?: string;
+  sessionKey?: string | undefined;
 }
 
 const START_OPTION_NAMES = Object.keys({ challenges: true, userId: true, phoneNumber: true, userProperty: true, sessionKey: true } satisfies OptionNames<StartStepOptions<unknown>>);

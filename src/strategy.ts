@@ -18,17 +18,17 @@ export interface SmsOtpStrategyOptions<User> {
    * The field of the POST body that holds the code. The code is read from the body only.
    * @default 'code'
    */
-  codeField?: string;
+  codeField?: string | undefined;
   /**
    * Where the pending record lives in `req.session`.
    * @default 'smsOtp'
    */
-  sessionKey?: string;
+  sessionKey?: string | undefined;
   /**
    * The strategy's name for `passport.authenticate()`.
    * @default 'sms-otp'
    */
-  name?: string;
+  name?: string | undefined;
 }
 
 const OPTION_NAMES: readonly string[] = Object.freeze(Object.keys({

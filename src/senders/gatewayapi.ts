@@ -25,46 +25,46 @@ export interface GatewayApiCommonOptions extends MessageOptions {
    * accepted, so tests can point it at a local double; a trailing path is kept.
    * @default 'https://gatewayapi.com'
    */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /**
    * The sender shown on the phone: 1–11 letters and digits (`a–z A–Z 0–9`),
    * or 1–15 digits. Set your app's name; the default is generic.
    * @default 'Login'
    */
-  sender?: string;
+  sender?: string | undefined;
   /**
    * GatewayAPI message class. `secret` blurs the text in GatewayAPI's logs and
    * dashboard (priced as premium, must be enabled on the account); a good fit
    * for one-time codes. `premium` uses premium routes.
    * @default 'standard'
    */
-  class?: GatewayApiMessageClass;
+  class?: GatewayApiMessageClass | undefined;
   /**
    * Your reference, echoed in GatewayAPI's delivery reports.
    * @default undefined (not sent)
    */
-  userref?: string;
+  userref?: string | undefined;
   /**
    * A label for GatewayAPI's invoicing breakdown.
    * @default undefined (not sent)
    */
-  label?: string;
+  label?: string | undefined;
   /**
    * How long to wait for GatewayAPI's full answer before aborting, 1–120000 ms.
    * @default 10000
    */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * The `fetch` to use (tests, proxies, instrumentation).
    * @default globalThis.fetch
    */
-  fetch?: typeof globalThis.fetch;
+  fetch?: typeof globalThis.fetch | undefined;
   /**
    * Receives configuration warnings found at construction (a message longer
    * than one SMS segment, plain `http:` to a non-loopback host).
    * @default process.emitWarning
    */
-  onWarning?: (message: string) => void;
+  onWarning?: ((message: string) => void) | undefined;
 }
 
 /** Token authentication (`Authorization: Token …`), what GatewayAPI recommends. */

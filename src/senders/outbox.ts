@@ -15,13 +15,13 @@ export interface OutboxSenderOptions extends MessageOptions {
    * Messages kept; older ones are dropped first.
    * @default 100
    */
-  maxMessages?: number;
+  maxMessages?: number | undefined;
   /**
    * The outbox refuses to be constructed when `NODE_ENV=production` (it would
    * show every code on a web page). Set this to `true` only if you really mean it.
    * @default false
    */
-  allowInProduction?: boolean;
+  allowInProduction?: boolean | undefined;
 }
 
 const OPTION_NAMES: readonly string[] = Object.freeze(Object.keys({

@@ -28,9 +28,9 @@ export interface MemoryOtpStoreOptions {
    * The timer is `unref()`ed, so it never keeps a process alive.
    * @default 60000
    */
-  sweepIntervalMs?: number;
+  sweepIntervalMs?: number | undefined;
   /** The clock, for tests. @default Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
 }
 
 /**

@@ -28,7 +28,7 @@ export interface RedisOtpStoreOptions {
    * Cluster hash tag, so all of a user's keys share one slot.
    * @default 'sms-otp'
    */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * Milliseconds one store call may take before it fails (closed) with
    * `STORE_UNAVAILABLE`. node-redis queues commands while disconnected; this
@@ -36,7 +36,7 @@ export interface RedisOtpStoreOptions {
    * that waits longer has been given up on.
    * @default 2000
    */
-  commandTimeoutMs?: number;
+  commandTimeoutMs?: number | undefined;
 }
 
 
