@@ -158,8 +158,8 @@ describe('GatewayApiSender: failures', () => {
   });
 
   it('the sender itself does not show its credentials when inspected or serialised', () => {
-    const sender = new GatewayApiSender({ key: 'k3y-value', secret: 'very-secret-value', baseUrl: 'http://127.0.0.1:1' });
-    const tokenSender = new GatewayApiSender({ token: 'very-secret-token', baseUrl: 'http://127.0.0.1:1' });
+    const sender = new GatewayApiSender({ key: 'k3y-value', secret: 'very-secret-value', baseUrl: 'http://127.0.0.1:2' });
+    const tokenSender = new GatewayApiSender({ token: 'very-secret-token', baseUrl: 'http://127.0.0.1:2' });
     for (const shown of [inspect(sender, { showHidden: true }), JSON.stringify(sender), inspect(tokenSender, { showHidden: true }), JSON.stringify(tokenSender)]) {
       expect(shown).to.not.match(/very-secret/);
     }
