@@ -62,7 +62,7 @@ export class SmsOtp<User> {
   }
 
   /** The step after the password check; see {@link startSmsOtp}. */
-  start(options: { userProperty?: string } = {}): RequestHandler {
+  start(options: { userProperty?: string | undefined } = {}): RequestHandler {
     // Only userProperty: the rest is SmsOtp's, and a sessionKey here would part the step from the strategy.
     checkOptionNames('passport-sms-otp: SmsOtp#start', options, ['userProperty']);
     const { userId, phoneNumber } = this.options;

@@ -44,8 +44,8 @@ const RESEND_OPTION_NAMES = Object.keys({ challenges: true, loadUser: true, phon
  * text), writes the half-authenticated record, saves the session, then calls
  * `next()`. `req.user` stays unset. Failures go to `next(err)` as
  * {@link SmsOtpError}s (`SEND_FAILED`, `STORE_UNAVAILABLE`, …) with no record
- * of the new login left behind, so the user can simply try again; a login
- * that was in progress in the session stays in it (under the new id).
+ * of the new login left behind, so the user can simply try again; the same
+ * user's login that was in progress in the session stays in it (under the new id).
  */
 export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandler {
   checkOptionNames('passport-sms-otp: startSmsOtp', options, START_OPTION_NAMES);
@@ -65,8 +65,10 @@ export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandl
       const phoneNumber = await options.phoneNumber(user);
       const oldId = sessionIdOf(req);
       if (oldId === undefined) throw new SmsOtpError('SESSION_UNSUPPORTED');
-      // The login in progress in this session, if any: a new login that does not start leaves it as it was.
-      const inProgress = readPending(req, sessionKey);
+      // The login in progress in this session, if it is this user's: a new login of theirs that does
+      // not start leaves it as it was (another user's login attempt ends it, as before).
+      const pending = readPending(req, sessionKey);
+      const inProgress = pending?.userId === userId ? pending : undefined;
       await regenerate(session);
       const fresh = regenerableSession(req);
       // A stubbed regenerate (the usual cookie-session workaround) keeps the id: refuse it, the id must change.
@@ -75,10 +77,10 @@ export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandl
       try {
         started = await options.challenges.start({ userId, phoneNumber });
       } catch (err) {
-        // Refused (a send budget, a lock, beforeSend, the region) or not sent: the store put the
-        // login in progress back, so its record goes on under the new session id (a browser's
-        // double submit must not end the login it is in). A record the store no longer knows
-        // ends at the next code step, as it would have.
+        // Refused (a send budget, a lock, beforeSend, the region) or surely not sent: the store put
+        // the user's login in progress back, so its record goes on under the new session id (a
+        // browser's double submit must not end the login it is in). A record the store no longer
+        // knows (a text that may have gone out replaced it) ends at the next code step.
         if (inProgress !== undefined) {
           writePending(fresh, sessionKey, inProgress);
           await save(fresh).catch(() => undefined);

@@ -45,7 +45,7 @@ describe('A refused new login in the same session leaves the login in progress i
       expect((await request(app).get('/account').set('Cookie', sessionCookie(done) as string)).body.username).to.equal('alice');
     });
 
-    it(`${name}: another user's refused login in the same browser leaves the first user's login as it was`, async () => {
+    it(`${name}: another user's refused login in the same browser ends the first user's login (nothing of one user carries over to another)`, async () => {
       const sender = new OutboxSender();
       // Bob's number has had its one text this window (another session), so his login is refused.
       const { app } = buildApp({ store: makeStore(), sender, numbers: { maxSendsPerPhoneNumber: 1 } });
@@ -55,9 +55,10 @@ describe('A refused new login in the same session leaves the login in progress i
 
       const refused = await request(app).post('/login').set('Cookie', sessionCookie(first) as string).send(BOB);
       expect(refused.status).to.equal(429);
-      const done = await request(app).post('/login/otp').set('Cookie', sessionCookie(refused) as string).send({ code });
-      expect(done.status, JSON.stringify(done.body)).to.equal(200);
-      expect((await request(app).get('/account').set('Cookie', sessionCookie(done) as string)).body.username).to.equal('alice');
+      const cookie = sessionCookie(refused) as string;
+      expect((await request(app).get('/login/otp').set('Cookie', cookie)).status).to.equal(401);
+      const done = await request(app).post('/login/otp').set('Cookie', cookie).send({ code });
+      expect([done.status, done.body.error]).to.deep.equal([401, 'NO_PENDING_LOGIN']);
     });
   }
 
