@@ -35,7 +35,7 @@ export class UserDirectory {
 
   /**
    * The demo users; with `benchUsers` (BENCH_USERS, for `npm run bench` only) that many more:
-   * `user<i>` / `bench-password` / `+452xxxxxxx` (i padded to seven digits, a valid DK number).
+   * `user<i>` / `bench-password` / `+452xxxxxxx` (i padded to seven digits, a possible DK number: the package's default check).
    * They share one salt and hash, because hashing thousands of passwords at start would take
    * minutes; a password check still costs them the full scrypt. Real users each get their own salt.
    */
