@@ -87,4 +87,22 @@ describe('Example app: POST /logout', () => {
     // Its own budget: the logouts did not spend the password step's.
     expect((await request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'alice-password' })).status).to.equal(200);
   });
+
+  it('a slow request that loaded the logged-in session before the logout does not bring it back after', async () => {
+    handle = await startExampleApp();
+    const login = await request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'alice-password' });
+    const pending = String(login.headers['set-cookie']).split(';')[0] as string;
+    const done = await request(handle.app).post('/login/otp').set(JSON_ACCEPT).set('Cookie', pending).send({ code: newestCode(await outbox()) });
+    const cookie = String(done.headers['set-cookie']).split(';')[0] as string;
+    expect((await request(handle.app).get('/account').set(JSON_ACCEPT).set('Cookie', cookie)).status).to.equal(200);
+    for (let i = 0; i < 3; i++) {
+      // A wrong password in the HTML form (scrypt: tens of ms) re-renders the page with a new CSRF
+      // token, which changes the session it loaded; the logout lands while it runs.
+      const slow = request(handle.app).post('/login').set(HTML).set('Cookie', cookie).send({ username: 'alice', password: 'wrong' }).then((res) => res);
+      await new Promise((r) => setTimeout(r, 5));
+      expect((await request(handle.app).post('/logout').set(JSON_ACCEPT).set('Cookie', cookie)).body).to.deep.equal({ status: 'logged_out' });
+      expect((await slow).status).to.equal(401);
+      expect((await request(handle.app).get('/account').set(JSON_ACCEPT).set('Cookie', cookie)).status).to.equal(401);
+    }
+  });
 });

@@ -13,7 +13,7 @@ type Call = { op: 'set' | 'destroy' | 'touch'; sid: string; data?: string };
 class RecordingStore extends session.MemoryStore {
   calls: Call[] = [];
   failNext: Partial<Record<Call['op'], Error>> = {};
-  /** How long the next call of each kind takes to answer (a `get` is delayed, not recorded). */
+  /** How long the next call of each kind takes to answer (a `get` is not recorded). */
   delayNext: Partial<Record<Call['op'] | 'get', number>> = {};
   private later(op: Call['op'] | 'get', run: () => void): void {
     const ms = this.delayNext[op] ?? 0;
@@ -21,8 +21,9 @@ class RecordingStore extends session.MemoryStore {
     if (ms > 0) setTimeout(run, ms);
     else run();
   }
+  /** A delayed get reads the session at once and answers later (a slow network, not a late read). */
   override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
-    this.later('get', () => super.get(sid, callback));
+    super.get(sid, (err, data) => this.later('get', () => callback(err, data)));
   }
   override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
     this.calls.push({ op: 'set', sid, data: JSON.stringify(data) });
@@ -78,6 +79,10 @@ function appWith(store: RecordingStore, errors: string[] = [], options: FewerLog
         return res.json({ before, after: req.sessionID });
       });
     });
+  });
+  app.post('/logout', (req: Request, res: Response, next: NextFunction) => {
+    const id = req.sessionID;
+    req.session.destroy((err) => (err ? next(err) : res.json({ id })));
   });
   app.post('/regenerate-twice', (req: Request, res: Response, next: NextFunction) => {
     req.session.regenerate((err) => {
@@ -170,6 +175,22 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       expect(store.calls.map((c) => [c.op, c.sid])).to.deep.equal([['destroy', before], ['set', after]]);
       expect(await store.has(before)).to.equal(false);
       expect(JSON.parse(store.calls[1]?.data ?? '{}').user).to.equal('alice');
+    });
+
+    it('a request that loaded the session before a logout does not write it back after (the logout stands)', async () => {
+      await agent.post('/login');
+      store.calls = [];
+      // A slow request that changes the session: its store.get answers after the logout ended it.
+      store.delayNext.get = 60;
+      const slow = agent.post('/visit').then((res) => res);
+      await new Promise((r) => setTimeout(r, 20));
+      const out = await agent.post('/logout');
+      expect(out.status).to.equal(200);
+      const { id } = out.body as { id: string };
+      expect((await slow).status).to.equal(200);
+      expect(store.calls.filter((c) => c.sid === id).map((c) => c.op)).to.deep.equal(['destroy']);
+      expect(await store.has(id)).to.equal(false);
+      expect(await store.loggedIn()).to.equal(0);
     });
 
     it('a session changed after its save is written again at the end of the request', async () => {

@@ -108,7 +108,8 @@ export interface FewerLoginWritesOptions {
   touchAfterSeconds?: number;
   /**
    * How many sessions' write times are kept per `touchAfterSeconds` (two such windows are kept);
-   * beyond that a session is touched as usual. Bounds the memory to about 100 bytes per session.
+   * beyond that a session is touched as usual. Also how many ended sessions are kept per ten
+   * minutes (see below). Bounds the memory to about 100 bytes per session.
    * @default 100000
    */
   maxRemembered?: number;
@@ -121,6 +122,12 @@ export interface FewerLoginWritesOptions {
    */
   timeoutMs?: number;
 }
+
+/**
+ * How long this process remembers a session it ended, to drop writes of requests that loaded it
+ * before: longer than any request runs.
+ */
+const ENDED_WINDOW_MS = 10 * 60_000;
 
 /** Milliseconds on a clock that never goes back (setting the system clock does not move it). */
 const monotonicMs = (): number => performance.now();
@@ -184,6 +191,13 @@ class RecentExpiries {
  *   session less than `touchAfterSeconds` ago, as connect-mongo's `touchAfter` does. A wrong code
  *   typed a few seconds after the password step then costs the session store nothing.
  *
+ * And, so that a session stays ended:
+ *
+ * - a write or touch of a session this process deleted (a logout, the old session of a login) in
+ *   the last ten minutes is dropped. express-session writes a changed session back as the request
+ *   ends: a slow request that loaded it before a logout would otherwise bring the logged-in session
+ *   back under its old id. (Another process's in-flight request can still do so.)
+ *
  * And, so that a Redis outage answers every request once, at once, with a 503:
  *
  * - every store call fails with a 503 after `timeoutMs` (a late answer is dropped).
@@ -205,7 +219,13 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
   const rawSet = store.set.bind(store);
   const rawDestroy = store.destroy.bind(store);
   const set = (sid: string, data: session.SessionData, done: Callback): void => rawSet(sid, data, within(timeoutMs, 'set', done));
-  const destroy = (sid: string, done: Callback): void => rawDestroy(sid, within(timeoutMs, 'destroy', done));
+  // Sessions this process ended (a logout, a login's old session): a request that loaded one before
+  // it ended must not write it back when it ends after (a logout undone by a slow request).
+  const ended = maxRemembered > 0 ? new RecentExpiries(ENDED_WINDOW_MS, maxRemembered) : undefined;
+  const destroy = (sid: string, done: Callback): void => {
+    ended?.note(sid, monotonicMs());
+    rawDestroy(sid, within(timeoutMs, 'destroy', done));
+  };
   store.get = (sid, callback) => get(sid, within(timeoutMs, 'get', callback));
   store.destroy = (sid, callback) => destroy(sid, callback ?? (() => undefined));
   // A store whose sessions live a fixed number of seconds (connect-redis's `ttl`, a day by
@@ -245,6 +265,8 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
 
   store.set = (sid, data, callback) => {
     const done: Callback = callback ?? (() => undefined);
+    // Ended while this request ran: it stays ended (ids never come back, so nothing else is lost).
+    if (ended?.fresh(sid, monotonicMs())) return queueMicrotask(() => done());
     if (failed.has(data)) {
       // The failure (of the old session's DEL, or of an earlier write of this regenerated session)
       // is reported already. Any write before the answer fails with it; express-session's write
@@ -292,6 +314,7 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
       // Typed without arguments, but stores hand an error to it and express-session passes it on.
       const callback = typedCallback as Callback | undefined;
       const now = monotonicMs();
+      if (ended?.fresh(sid, now)) return callback?.();
       // Answered at once, so express-session sends the whole answer in one write, too.
       // A cookie with a maxAge sets the session's lifetime: never skip more than a tenth of it.
       const maxAge = (data as { cookie?: { originalMaxAge?: unknown } } | undefined)?.cookie?.originalMaxAge;
