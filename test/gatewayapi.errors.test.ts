@@ -119,9 +119,9 @@ describe('GatewayApiSender: failures', () => {
   });
 
   it('a recipient blacklisted (0x0215) is neither retryable nor a configuration error; free text of the answer stays out', async () => {
-    const body = JSON.stringify({ code: '0x0215', message: 'MSISDN %1 blacklisted', variables: ['4512345678'], incident_uuid: 'abc-1' });
+    const body = JSON.stringify({ code: '0x0215', message: 'MSISDN %1 blacklisted', variables: ['4512345678'], incident_uuid: '0f6c2a9e-41b7-4c38-9d5e-2b7f1a0c3e11' });
     const error = await sendError(new GatewayApiSender({ token: 't', fetch: async () => new Response(body, { status: 403 }) }));
-    expect(error).to.include({ providerCode: '0x0215', configuration: false, retryable: false, incidentId: 'abc-1' });
+    expect(error).to.include({ providerCode: '0x0215', configuration: false, retryable: false, incidentId: '0f6c2a9e-41b7-4c38-9d5e-2b7f1a0c3e11' });
     expect(error.message).to.not.contain('12345678').and.to.not.contain('%1');
   });
 
@@ -129,6 +129,38 @@ describe('GatewayApiSender: failures', () => {
     const body = JSON.stringify({ code: 'secret <b>', incident_uuid: 'x'.repeat(500) });
     const error = await sendError(new GatewayApiSender({ token: 't', fetch: async () => new Response(body, { status: 400 }) }));
     expect(error).to.include({ httpStatus: 400, providerCode: undefined, incidentId: undefined, retryable: false, configuration: false });
+    // Only a UUID is an incident id: a proxy answering with the number in that field does not get it into the error.
+    const phone = JSON.stringify({ code: '0x0215', incident_uuid: '4512345678' });
+    const withPhone = await sendError(new GatewayApiSender({ token: 't', fetch: async () => new Response(phone, { status: 403 }) }));
+    expect(withPhone.incidentId).to.equal(undefined);
+    expect(withPhone.message).to.not.contain('12345678');
+  });
+
+  it('a refusal whose body breaks off keeps its status: a 403 is still surely not sent, a 500 may have been', async () => {
+    for (const [status, mayHaveBeenSent, retryable] of [[403, false, false], [500, true, true]] as const) {
+      const fetchBroken: typeof fetch = async () => new Response(new ReadableStream({ pull(controller) { controller.error(new TypeError('terminated')); } }), { status });
+      const error = await sendError(new GatewayApiSender({ token: 't', fetch: fetchBroken }));
+      expect(error, String(status)).to.include({ httpStatus: status, mayHaveBeenSent, retryable });
+    }
+  });
+
+  it('TLS refused before the request was written (no TLS at all, a certificate not trusted): surely not sent, a configuration error', async () => {
+    // https to the plain-HTTP double: the handshake fails, and no request reaches it.
+    const error = await sendError(new GatewayApiSender({ baseUrl: double.baseUrl.replace('http:', 'https:'), token: double.token }));
+    expect(error).to.include({ mayHaveBeenSent: false, configuration: true, retryable: false, httpStatus: undefined });
+    expect(error.message).to.contain('ERR_SSL_WRONG_VERSION_NUMBER');
+    expect(double.received).to.have.length(0);
+    // A self-signed certificate, as Node's fetch reports it.
+    const selfSigned: typeof fetch = async () => { throw new TypeError('fetch failed', { cause: Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }) }); };
+    const cert = await sendError(new GatewayApiSender({ token: 't', fetch: selfSigned }));
+    expect(cert).to.include({ mayHaveBeenSent: false, configuration: true, retryable: false });
+  });
+
+  it('a redirect that a fetch reports as opaque (status 0) is a configuration error too', async () => {
+    const opaque = (async () => ({ ok: false, status: 0, type: 'opaqueredirect', text: async () => '' })) as unknown as typeof fetch;
+    const error = await sendError(new GatewayApiSender({ token: 't', fetch: opaque }));
+    expect(error).to.include({ httpStatus: 0, configuration: true, mayHaveBeenSent: false });
+    expect(error.message).to.contain('check baseUrl');
   });
 
   it('no error message, stack or inspection holds the token, the secret, the code, the text or the full number', async () => {

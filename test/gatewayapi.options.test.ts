@@ -48,6 +48,8 @@ describe('GatewayApiSender: options', () => {
     ['a token with a space or newline', { token: 'ab cd\r\nX-Evil: 1' }],
     ['a number as token', { token: 42 }],
     ['an empty secret', { key: 'k', secret: '' }],
+    // A lone surrogate cannot be percent-encoded: it used to throw a URIError at every send.
+    ['a secret with a lone surrogate', { key: 'k', secret: 'sec\uD800ret' }],
   ];
   for (const [name, auth] of badAuth) {
     it(`refuses ${name} with a TypeError that does not echo the credentials`, () => {

@@ -38,7 +38,8 @@ export const GATEWAYAPI_ERROR_CODES: Readonly<Record<string, GatewayApiCodeInfo>
 
 /** Only well-formed codes and ids from the answer reach our error; never free text from it. */
 const CODE_PATTERN = /^0x[0-9a-f]{1,8}$/i;
-const INCIDENT_PATTERN = /^[0-9a-z-]{1,64}$/i;
+// GatewayAPI's incident ids are UUIDs; anything else (a number, say) is not repeated.
+const INCIDENT_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface ErrorBody {
   code: string | undefined;
@@ -59,9 +60,12 @@ function readErrorBody(text: string): ErrorBody {
   return { code, incidentId: typeof incident === 'string' && INCIDENT_PATTERN.test(incident) ? incident : undefined };
 }
 
-/** Statuses that say `baseUrl` points somewhere that is not GatewayAPI's REST API. */
+/**
+ * Statuses that say `baseUrl` points somewhere that is not GatewayAPI's REST API. 0 is a redirect
+ * too, from a `fetch` that reports a manual redirect as an opaque one (as browsers' does).
+ */
 function isWrongEndpoint(status: number): boolean {
-  return (status >= 300 && status < 400) || status === 404 || status === 405;
+  return status === 0 || (status >= 300 && status < 400) || status === 404 || status === 405;
 }
 
 /**
@@ -118,12 +122,26 @@ export function transportError(cause: unknown, redactedTo: string, timedOut: boo
     );
   }
   const detail = networkErrorCode(cause);
+  if (detail !== undefined && TLS_REFUSED.has(detail)) {
+    // The request waits for the handshake: it never left. Every send fails until someone fixes it.
+    return new SmsSendError(
+      `GatewayAPI's TLS connection was refused for the message to ${redactedTo} (${detail}): check baseUrl, the proxy and the CA certificates.`,
+      { retryable: false, configuration: true, cause, mayHaveBeenSent: false },
+    );
+  }
   return new SmsSendError(
     `GatewayAPI could not be reached for the message to ${redactedTo}${detail === undefined ? '' : ` (${detail})`}.`,
     // Only a connection that never opened proves the request never left.
     { retryable: true, cause, mayHaveBeenSent: detail === undefined || !NEVER_CONNECTED.has(detail) },
   );
 }
+
+/** TLS failures before the request is written: a certificate the client does not accept, or no TLS at all. */
+const TLS_REFUSED: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
 
 /** Network errors raised before a connection existed: the request cannot have reached GatewayAPI. */
 const NEVER_CONNECTED: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'UND_ERR_CONNECT_TIMEOUT']);

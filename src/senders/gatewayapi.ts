@@ -139,7 +139,10 @@ function readAuth(options: GatewayApiSenderOptions): Auth {
     if (!isNonEmptyString(options.key) || !TOKEN_PATTERN.test(options.key)) {
       throw new TypeError('GatewayApiSender: key must be a non-empty string of visible ASCII characters (OAuth needs key and secret)');
     }
-    if (!isNonEmptyString(options.secret)) throw new TypeError('GatewayApiSender: secret must be a non-empty string (OAuth needs key and secret)');
+    // A lone UTF-16 surrogate cannot be percent-encoded for the signature: said here, not at a login.
+    if (!isNonEmptyString(options.secret) || /\p{Cs}/u.test(options.secret)) {
+      throw new TypeError('GatewayApiSender: secret must be a non-empty string of well-formed text (OAuth needs key and secret)');
+    }
     return { kind: 'oauth', key: options.key, secret: options.secret };
   }
   throw new TypeError('GatewayApiSender: credentials are required: { token } or { key, secret }');
@@ -263,9 +266,11 @@ export class GatewayApiSender implements SmsSender {
     let bodyText: string;
     try {
       bodyText = await response.text();
-    } catch (err) {
+    } catch {
+      // The status came and only the body broke off: judged by the status alone (a 2xx may have
+      // sent the text, a 4xx is still a refusal, a 5xx proves nothing).
       if (response.ok) checkSuccessBody(response.status, '', redactedTo);
-      throw transportError(err, redactedTo, signal.aborted, this.#timeoutMs);
+      throw errorFromResponse(response.status, '', redactedTo);
     }
     if (response.ok) {
       checkSuccessBody(response.status, bodyText, redactedTo);
