@@ -35,6 +35,7 @@ describe('npm pack: the package installs and imports in an empty project', funct
   it('ships only dist, with type declarations, and no tests or sources', () => {
     const files = node(['-e', "const fs=require('fs');const walk=(d)=>fs.readdirSync(d,{withFileTypes:true}).flatMap(e=>e.isDirectory()?walk(d+'/'+e.name):[d+'/'+e.name]);console.log(walk('node_modules/passport-sms-otp').join('\\n'))"]).split('\n');
     expect(files).to.include('node_modules/passport-sms-otp/dist/index.d.ts');
+    expect(files).to.include('node_modules/passport-sms-otp/LICENSE');
     expect(files.filter((f) => /\/(test|src)\//.test(f))).to.deep.equal([]);
     // The source maps carry their TypeScript (src/ is not shipped), so stack traces and debuggers can show it.
     const map = JSON.parse(node(['-e', "process.stdout.write(require('fs').readFileSync('node_modules/passport-sms-otp/dist/strategy.js.map','utf8'))"])) as { sources: string[]; sourcesContent?: string[] };

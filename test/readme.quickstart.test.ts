@@ -45,11 +45,12 @@ describe('README Quick start', function () {
     expect(status).to.equal(0);
   });
 
-  it('the GatewayAPI configuration type-checks under exactOptionalPropertyTypes too (baseUrl from an env var that may be undefined)', () => {
-    // (The Quick start's createClient({ url: process.env.REDIS_URL }) does not: node-redis's own types refuse it.)
-    const { output, status } = typeCheck(readmeBlock('### Configuration'), ['--exactOptionalPropertyTypes']);
-    expect(output).to.equal('');
-    expect(status).to.equal(0);
+  it('the Quick start and the GatewayAPI configuration type-check under exactOptionalPropertyTypes too (baseUrl from an env var that may be undefined)', () => {
+    for (const [heading, extra] of [['## Quick start', QUICK_START_APP], ['### Configuration', '']] as const) {
+      const { output, status } = typeCheck(`${readmeBlock(heading)}${extra}`, ['--exactOptionalPropertyTypes']);
+      expect(output, heading).to.equal('');
+      expect(status, heading).to.equal(0);
+    }
     // Numbers from the environment, left undefined when unset.
     const numbers = typeCheck(`import { OtpChallenges, MemoryOtpStore, OutboxSender } from 'passport-sms-otp';
 new OtpChallenges({ store: new MemoryOtpStore({ sweepIntervalMs: undefined }), sender: new OutboxSender(), encryptionKey: 'a'.repeat(64),

@@ -191,7 +191,8 @@ export function startupWarnings(config: Pick<AppConfig, 'generated' | 'redisUrl'
 /**
  * REDIS_CLUSTER_NODES: a comma-separated list of seed nodes, `host:port` (IPv6 as `[::1]:7000`) or a
  * full `redis://` / `rediss://` URL when the nodes need a password or TLS. The client discovers the
- * rest of the cluster from them; give more than one, so the app can start while one is down.
+ * rest of the cluster from them; give more than one, so the app can start while a seed
+ * that is not a serving primary (a replica, a node being replaced) is down.
  */
 function clusterNodes(raw: string | undefined, problems: string[]): string[] | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
