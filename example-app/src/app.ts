@@ -51,6 +51,12 @@ const hasBody = (req: Request): boolean => req.headers['transfer-encoding'] !== 
 const jsonType = perHeaderValue('content-type', (req) => req.is('application/json') === 'application/json');
 /** `req.is('application/json') === 'application/json'`, with the type's answer remembered. */
 const isJsonBody = (req: Request): boolean => hasBody(req) && jsonType(req);
+/**
+ * The request says its body is JSON (`Content-Type: application/json`, parameters aside), body or
+ * not: a page on another origin cannot send that type without a CORS preflight, which this app
+ * never grants, so such a request needs no CSRF token even when it carries nothing.
+ */
+const saysJson = perHeaderValue('content-type', (req) => (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase() === 'application/json');
 
 /**
  * Whether an error answer (the error handler's, the per-IP limit's) is JSON: as {@link wantsJson}
@@ -112,7 +118,7 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
     // another origin. A bodiless request is no form either, but a page on another origin of the same
     // site can send one with the SameSite=Lax cookie (fetch, mode no-cors): it skips the token only
     // when no browser says it came from elsewhere (no foreign Origin, no same-site/cross-site fetch).
-    skipCsrfProtection: (req) => isJsonBody(req) || (!req.get('content-type') && !fromAnotherOrigin(req)),
+    skipCsrfProtection: (req) => saysJson(req) || (!req.get('content-type') && !fromAnotherOrigin(req)),
   });
 
   const app = express();
