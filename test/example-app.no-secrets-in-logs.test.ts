@@ -17,14 +17,21 @@ describe('Example app: what reaches the logs', () => {
     for (const name of ['log', 'error', 'warn', 'info'] as const) console[name] = (...args: unknown[]) => { lines.push(args.map(String).join(' ')); };
     const codes: string[] = [];
     try {
-      const memory = await startExampleApp({ AUDIT_LOG: 'stdout' });
+      const memory = await startExampleApp({ AUDIT_LOG: 'stdout', OTP_RESEND_COOLDOWN_SECONDS: '0' });
       const agent = request.agent(memory.app);
+      const texts = async () => (await request(memory.app).get('/dev/outbox').set(JSON_ACCEPT)).body as Array<{ to: string; text: string }>;
       await agent.post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'alice-password' });
-      const outbox = (await request(memory.app).get('/dev/outbox').set(JSON_ACCEPT)).body as Array<{ to: string; text: string }>;
-      codes.push(newestCode(outbox));
-      await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: '000000' });
+      const replaced = newestCode(await texts());
+      await agent.post('/login/otp/resend').set(JSON_ACCEPT).send({});
+      const live = newestCode(await texts());
+      // Every code submitted, not only the one accepted: a wrong one, the one a resend replaced, malformed ones.
+      const wrong = ['246813', '864209'].find((c) => c !== replaced && c !== live) as string;
+      codes.push(replaced, live, wrong, '97531');
+      expect((await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: wrong })).body.error).to.equal('CODE_WRONG');
+      expect((await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: replaced })).body.error).to.equal(replaced === live ? undefined : 'CODE_WRONG');
+      await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: '97531' });
       await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: ['x'] });
-      await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: codes[0] });
+      expect((await agent.post('/login/otp').set(JSON_ACCEPT).send({ code: live })).body).to.deep.equal({ status: 'authenticated' });
       await agent.post('/login').set(JSON_ACCEPT).set('Content-Type', 'application/json').send('{"broken');
       await memory.close();
 
