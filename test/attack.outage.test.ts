@@ -161,10 +161,11 @@ describe('Attack (outage): Redis stopped in the middle of logins, then started a
     });
     after(async () => { await app?.stop(); });
 
-    it(`every request during a ${OUTAGE_MS} ms outage is a 503, never a success; a new login works within 2 s of the restart`, async () => {
+    it(`every request during a ${OUTAGE_MS} ms outage is a 503, never a success; a new login works within seconds of the restart (by itself)`, async () => {
       const texts = async (): Promise<Array<{ to: string; text: string }>> => (await fetch(`${app.url}/dev/outbox`, { headers: { Accept: 'application/json' } })).json() as Promise<Array<{ to: string; text: string }>>;
       const recoveredMs = await outage({ base: app.url, codeFor: async (phone) => newestCode(await texts(), phone) }, redis, async () => (await texts()).length);
-      expect(recoveredMs, `a full login ${Math.round(recoveredMs)} ms after the restart`).to.be.at.most(2000);
+      // Reconnects are at most 1 s apart: 5 s leaves room for a loaded machine, and still tells a recovery from none.
+      expect(recoveredMs, `a full login ${Math.round(recoveredMs)} ms after the restart`).to.be.at.most(5000);
       expect((await fetch(`${app.url}/healthz`)).status, '/healthz after the outage').to.equal(200);
     });
   });
@@ -185,10 +186,10 @@ describe('Attack (outage): Redis stopped in the middle of logins, then started a
       client?.destroy();
     });
 
-    it('the OTP store failing closed: every request a 503 (the right code included), a new login within 2 s', async () => {
+    it('the OTP store failing closed: every request a 503 (the right code included), a new login within seconds', async () => {
       const { port } = server.address() as { port: number };
       const recoveredMs = await outage({ base: `http://127.0.0.1:${port}`, codeFor: async (phone) => codeIn(sender.lastTo(phone)?.text) }, redis, async () => sender.messages.length);
-      expect(recoveredMs, `a full login ${Math.round(recoveredMs)} ms after the restart`).to.be.at.most(2000);
+      expect(recoveredMs, `a full login ${Math.round(recoveredMs)} ms after the restart`).to.be.at.most(5000);
     });
   });
 });

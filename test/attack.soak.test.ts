@@ -87,7 +87,6 @@ describe('Attack (soak): 10 000 code submissions across 1 000 users at once, rea
 
     const seen = new Map<number, Seen[]>();
     const thrown: unknown[] = [];
-    const startedAt = Date.now();
     await pool(shuffle(submissions, 20_240_601), IN_FLIGHT, async ({ user, right, code }) => {
       try {
         const r = await challenges.verify({ userId: userId(user), challengeId: challengeIds.get(user) as string, code });
@@ -96,7 +95,6 @@ describe('Attack (soak): 10 000 code submissions across 1 000 users at once, rea
         thrown.push(err);
       }
     });
-    const tookMs = Date.now() - startedAt;
     expect(thrown, 'no store error under load').to.deep.equal([]);
 
     const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k + 1);
@@ -146,6 +144,5 @@ describe('Attack (soak): 10 000 code submissions across 1 000 users at once, rea
     }
     expect(storedAttempts).to.equal((USERS / 2) * PER_USER);
     expect(counted, 'attempts counted in all').to.be.at.least((USERS / 2) * PER_USER + USERS / 2);
-    expect(tookMs, '10 000 verifies under 60 s').to.be.below(60_000);
   });
 });

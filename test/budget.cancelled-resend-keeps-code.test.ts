@@ -6,7 +6,7 @@ import { MemoryOtpStore } from '../src/stores/memory.js';
 import { RedisOtpStore } from '../src/stores/redis.js';
 import type { OtpStore } from '../src/store.js';
 import { TEST_KEY } from './helpers/app.js';
-import { connectRedis, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
+import { redisForSuite } from './helpers/redis.js';
 
 /** Keeps every code it is handed; fails the sends it is told to. */
 class RecordingSender implements SmsSender {
@@ -24,13 +24,11 @@ const PHONE = '+4512345678';
 const rejection = (promise: Promise<unknown>): Promise<unknown> => promise.then(() => undefined, (err: unknown) => err);
 
 describe('A send that does not go out leaves the login in progress as it was', () => {
-  let client: TestRedisClient;
-  before(async () => { client = await connectRedis(); });
-  after(async () => { await client.quit(); });
+  const redis = redisForSuite('cancel');
 
   const stores: Array<[string, () => OtpStore]> = [
     ['MemoryOtpStore', () => new MemoryOtpStore()],
-    ['RedisOtpStore', () => new RedisOtpStore(client, { prefix: uniquePrefix('cancel') })],
+    ['RedisOtpStore', () => new RedisOtpStore(redis.client, { prefix: redis.prefix() })],
   ];
   for (const [name, makeStore] of stores) {
     /** One user's login started, with the code it texted and a surely wrong one. */

@@ -6,16 +6,14 @@ import { MemoryOtpStore } from '../src/stores/memory.js';
 import { RedisOtpStore } from '../src/stores/redis.js';
 import type { OtpStore } from '../src/store.js';
 import { TEST_KEY } from './helpers/app.js';
-import { connectRedis, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
+import { redisForSuite } from './helpers/redis.js';
 
 describe('Send budgets: a send refused for the user\'s own reasons holds no slot of the number\'s budget', () => {
-  let client: TestRedisClient;
-  before(async () => { client = await connectRedis(); });
-  after(async () => { await client.quit(); });
+  const redis = redisForSuite('slots');
 
   const stores: Array<[string, () => OtpStore]> = [
     ['MemoryOtpStore', () => new MemoryOtpStore()],
-    ['RedisOtpStore', () => new RedisOtpStore(client, { prefix: uniquePrefix('slots') })],
+    ['RedisOtpStore', () => new RedisOtpStore(redis.client, { prefix: redis.prefix() })],
   ];
   for (const [name, makeStore] of stores) {
     it(`${name}: concurrent resends inside the cooldown are all RESEND_COOLDOWN, and another user's start to the number still goes out`, async () => {

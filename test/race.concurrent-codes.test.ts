@@ -6,17 +6,15 @@ import { MemoryOtpStore } from '../src/stores/memory.js';
 import { RedisOtpStore } from '../src/stores/redis.js';
 import type { OtpStore } from '../src/store.js';
 import { buildApp, codeIn, sessionCookie, TEST_KEY } from './helpers/app.js';
-import { connectRedis, uniquePrefix, type TestRedisClient } from './helpers/redis.js';
+import { redisForSuite } from './helpers/redis.js';
 
 const PARALLEL = 50;
 
 describe('Races: concurrent submissions of the right code', () => {
-  let client: TestRedisClient;
-  before(async () => { client = await connectRedis(); });
-  after(async () => { await client.quit(); });
+  const redis = redisForSuite('race');
 
   const stores: Array<[string, () => OtpStore]> = [
-    ['RedisOtpStore', () => new RedisOtpStore(client, { prefix: uniquePrefix('race') })],
+    ['RedisOtpStore', () => new RedisOtpStore(redis.client, { prefix: redis.prefix() })],
     ['MemoryOtpStore', () => new MemoryOtpStore()],
   ];
 
@@ -46,7 +44,7 @@ describe('Races: concurrent submissions of the right code', () => {
 
   it('counts every wrong attempt: of 50 parallel wrong codes at most 5 are compared, and the user backoff stops the rest', async () => {
     const sender = new OutboxSender();
-    const challenges = new OtpChallenges({ store: new RedisOtpStore(client, { prefix: uniquePrefix('race') }), sender, encryptionKey: TEST_KEY });
+    const challenges = new OtpChallenges({ store: new RedisOtpStore(redis.client, { prefix: redis.prefix() }), sender, encryptionKey: TEST_KEY });
     const { challengeId } = await challenges.start({ userId: 'guesser', phoneNumber: '+4512345678' });
     const code = codeIn(sender.lastTo('+4512345678')?.text);
     const guesses = Array.from({ length: PARALLEL }, (_, i) => String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0'));

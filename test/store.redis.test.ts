@@ -120,7 +120,8 @@ describe('RedisOtpStore: keys', () => {
       const started = Date.now();
       const oddErr = await odd.ping().catch((e: unknown) => e);
       expect(oddErr).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
-      expect(Date.now() - started).to.be.below(1_000);
+      // At once, not after the 5 s command timeout.
+      expect(Date.now() - started).to.be.below(4_000);
 
       // NOSCRIPT after the caller was told the store timed out: the script is not sent again.
       const sent: string[] = [];

@@ -25,6 +25,7 @@ describe('SmsOtpStrategy: error', () => {
     const challenges = new OtpChallenges({ store: new RedisOtpStore(hanging, { commandTimeoutMs: 50 }), sender: new OutboxSender(), encryptionKey: TEST_KEY });
     const outcome = await runStrategy(new SmsOtpStrategy({ challenges, loadUser: () => ({ id: 'u1' }) }), fakeRequest({ code: '123456' }, session));
     expect(outcome).to.have.property('kind', 'error');
+    expect((outcome as { error: SmsOtpError }).error).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
   });
 
   it('loadUser that throws: error(), never success', async () => {
