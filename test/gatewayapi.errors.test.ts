@@ -145,23 +145,28 @@ describe('GatewayApiSender: failures', () => {
     }
   });
 
-  it('TLS refused before the request was written (no TLS at all, a certificate not trusted): surely not sent, a configuration error', async () => {
-    // https to the plain-HTTP double: the handshake fails, and no request reaches it.
-    const error = await sendError(new GatewayApiSender({ baseUrl: double.baseUrl.replace('http:', 'https:'), token: double.token }));
-    expect(error).to.include({ mayHaveBeenSent: false, configuration: true, retryable: false, httpStatus: undefined });
-    expect(error.message).to.contain('ERR_SSL_WRONG_VERSION_NUMBER');
-    expect(double.received).to.have.length(0);
-    // A self-signed certificate, as Node's fetch reports it.
+  it('a certificate the client refuses: surely not sent, a configuration error; a malformed TLS record may come after the request, so it counts as maybe sent', async () => {
+    // A self-signed certificate, as Node's fetch reports it: the request waits for the verification.
     const selfSigned: typeof fetch = async () => { throw new TypeError('fetch failed', { cause: Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }) }); };
     const cert = await sendError(new GatewayApiSender({ token: 't', fetch: selfSigned }));
-    expect(cert).to.include({ mayHaveBeenSent: false, configuration: true, retryable: false });
+    expect(cert).to.include({ mayHaveBeenSent: false, configuration: true, retryable: false, httpStatus: undefined });
+    expect(cert.message).to.contain('DEPTH_ZERO_SELF_SIGNED_CERT');
+    // https to the plain-HTTP double: OpenSSL's "wrong version number", which it also raises after
+    // a handshake (a middlebox answering in plain text): not refunded.
+    const record = await sendError(new GatewayApiSender({ baseUrl: double.baseUrl.replace('http:', 'https:'), token: double.token }));
+    expect(record).to.include({ mayHaveBeenSent: true, configuration: false, retryable: true });
+    expect(record.message).to.contain('ERR_SSL_WRONG_VERSION_NUMBER');
+    expect(double.received).to.have.length(0);
   });
 
-  it('a redirect that a fetch reports as opaque (status 0) is a configuration error too', async () => {
-    const opaque = (async () => ({ ok: false, status: 0, type: 'opaqueredirect', text: async () => '' })) as unknown as typeof fetch;
-    const error = await sendError(new GatewayApiSender({ token: 't', fetch: opaque }));
+  it('a redirect that a fetch reports as opaque (status 0) is a configuration error too; another opaque answer may have sent', async () => {
+    const opaque = (type: string) => (async () => ({ ok: false, status: 0, type, text: async () => '' })) as unknown as typeof fetch;
+    const error = await sendError(new GatewayApiSender({ token: 't', fetch: opaque('opaqueredirect') }));
     expect(error).to.include({ httpStatus: 0, configuration: true, mayHaveBeenSent: false });
     expect(error.message).to.contain('check baseUrl');
+    // A no-cors answer of a custom fetch: the request went out, nothing says what became of it.
+    const unknown = await sendError(new GatewayApiSender({ token: 't', fetch: opaque('opaque') }));
+    expect(unknown).to.include({ httpStatus: 0, configuration: false, mayHaveBeenSent: true });
   });
 
   it('no error message, stack or inspection holds the token, the secret, the code, the text or the full number', async () => {

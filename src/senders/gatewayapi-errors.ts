@@ -61,11 +61,11 @@ function readErrorBody(text: string): ErrorBody {
 }
 
 /**
- * Statuses that say `baseUrl` points somewhere that is not GatewayAPI's REST API. 0 is a redirect
- * too, from a `fetch` that reports a manual redirect as an opaque one (as browsers' does).
+ * Statuses that say `baseUrl` points somewhere that is not GatewayAPI's REST API; a redirect that
+ * a `fetch` reports as opaque (status 0, as browsers' does) is one too.
  */
-function isWrongEndpoint(status: number): boolean {
-  return status === 0 || (status >= 300 && status < 400) || status === 404 || status === 405;
+function isWrongEndpoint(status: number, opaqueRedirect: boolean): boolean {
+  return opaqueRedirect || (status >= 300 && status < 400) || status === 404 || status === 405;
 }
 
 /**
@@ -73,14 +73,15 @@ function isWrongEndpoint(status: number): boolean {
  * `message` and `variables` are left out on purpose: the variables can hold
  * the recipient's number.
  */
-export function errorFromResponse(status: number, bodyText: string, redactedTo: string): SmsSendError {
+export function errorFromResponse(status: number, bodyText: string, redactedTo: string, opaqueRedirect = false): SmsSendError {
   const { code, incidentId } = readErrorBody(bodyText);
   const known = code === undefined ? undefined : GATEWAYAPI_ERROR_CODES[code];
   const retryable = status >= 500 || status === 408 || status === 429;
-  const configuration = known?.configuration ?? (status === 401 || status === 403 || isWrongEndpoint(status));
+  const wrongEndpoint = isWrongEndpoint(status, opaqueRedirect);
+  const configuration = known?.configuration ?? (status === 401 || status === 403 || wrongEndpoint);
   const parts = [`HTTP ${status}`];
   if (code !== undefined) parts.push(known === undefined ? code : `${code} ${known.description}`);
-  else if (isWrongEndpoint(status)) parts.push('check baseUrl');
+  else if (wrongEndpoint) parts.push('check baseUrl');
   if (incidentId !== undefined) parts.push(`incident ${incidentId}`);
   return new SmsSendError(`GatewayAPI refused the message to ${redactedTo} (${parts.join(', ')}).`, {
     httpStatus: status,
@@ -88,8 +89,9 @@ export function errorFromResponse(status: number, bodyText: string, redactedTo: 
     incidentId,
     retryable,
     configuration,
-    // A 4xx is a refusal: GatewayAPI did not take the message. A 5xx proves nothing either way.
-    mayHaveBeenSent: status >= 500,
+    // A 4xx is a refusal and a redirect was not followed: GatewayAPI did not take the message.
+    // Anything else (a 5xx, an opaque answer of a custom fetch) proves nothing either way.
+    mayHaveBeenSent: !(wrongEndpoint || (status >= 400 && status < 500)),
   });
 }
 
@@ -136,11 +138,15 @@ export function transportError(cause: unknown, redactedTo: string, timedOut: boo
   );
 }
 
-/** TLS failures before the request is written: a certificate the client does not accept, or no TLS at all. */
+/**
+ * TLS failures that come before the request is written: a certificate the client does not accept.
+ * (Not a malformed record such as ERR_SSL_WRONG_VERSION_NUMBER: OpenSSL raises that after the
+ * handshake too, when the request may have gone out.)
+ */
 const TLS_REFUSED: ReadonlySet<string> = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_REVOKED',
-  'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER',
+  'CERT_SIGNATURE_FAILURE', 'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 /** Network errors raised before a connection existed: the request cannot have reached GatewayAPI. */

@@ -270,12 +270,12 @@ export class GatewayApiSender implements SmsSender {
       // The status came and only the body broke off: judged by the status alone (a 2xx may have
       // sent the text, a 4xx is still a refusal, a 5xx proves nothing).
       if (response.ok) checkSuccessBody(response.status, '', redactedTo);
-      throw errorFromResponse(response.status, '', redactedTo);
+      throw errorFromResponse(response.status, '', redactedTo, response.type === 'opaqueredirect');
     }
     if (response.ok) {
       checkSuccessBody(response.status, bodyText, redactedTo);
       return;
     }
-    throw errorFromResponse(response.status, bodyText, redactedTo);
+    throw errorFromResponse(response.status, bodyText, redactedTo, response.type === 'opaqueredirect');
   }
 }
