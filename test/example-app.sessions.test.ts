@@ -193,6 +193,20 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       expect(await store.loggedIn()).to.equal(0);
     });
 
+    it('a full memory of ended sessions forgets the oldest, never the newest logout', async () => {
+      const inner = new RecordingStore();
+      const wrapped = fewerLoginWrites(inner, { maxRemembered: 3 });
+      const data = { cookie: { originalMaxAge: null }, user: 'alice' } as unknown as session.SessionData;
+      const call = (run: (done: (err?: unknown) => void) => void) => new Promise<void>((resolve) => { run(() => resolve()); });
+      for (const sid of ['a', 'b', 'c', 'victim']) await call((done) => wrapped.destroy(sid, done));
+      // A request that loaded the victim's session before its logout, writing it back after.
+      await call((done) => wrapped.set('victim', data, done));
+      expect(await inner.has('victim')).to.equal(false);
+      // The oldest was forgotten: its late write goes through as before.
+      await call((done) => wrapped.set('a', data, done));
+      expect(await inner.has('a')).to.equal(true);
+    });
+
     it('a session changed after its save is written again at the end of the request', async () => {
       const res = await agent.post('/login?change=1');
       expect(res.status).to.equal(200);

@@ -109,7 +109,8 @@ export interface FewerLoginWritesOptions {
   /**
    * How many sessions' write times are kept per `touchAfterSeconds` (two such windows are kept);
    * beyond that a session is touched as usual. Also how many ended sessions are kept per ten
-   * minutes (see below). Bounds the memory to about 100 bytes per session.
+   * minutes (see below; beyond that the oldest are forgotten first). Bounds the memory to about
+   * 300 bytes per session, in each of the two.
    * @default 100000
    */
   maxRemembered?: number;
@@ -140,7 +141,12 @@ class RecentExpiries {
   private current = new Map<string, number>();
   private previous = new Map<string, number>();
   private startedAt = monotonicMs();
-  constructor(private readonly windowMs: number, private readonly max: number) {}
+  /**
+   * With `keepNewest`, a full window forgets its oldest entry to take a new one (for ended
+   * sessions: the newest logout must always be kept); without, it takes no more (for touches:
+   * a session not remembered is simply touched).
+   */
+  constructor(private readonly windowMs: number, private readonly max: number, private readonly keepNewest = false) {}
 
   /**
    * The session's expiry was set (the write or touch was sent) at `at`. Deleted sessions are not
@@ -149,6 +155,10 @@ class RecentExpiries {
    */
   note(sid: string, at: number): void {
     this.roll(at);
+    if (this.keepNewest && this.current.size >= this.max && !this.current.has(sid)) {
+      const oldest = this.current.keys().next().value;
+      if (oldest !== undefined) this.current.delete(oldest);
+    }
     if (this.current.size < this.max || this.current.has(sid)) this.current.set(sid, at);
   }
 
@@ -221,7 +231,7 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
   const set = (sid: string, data: session.SessionData, done: Callback): void => rawSet(sid, data, within(timeoutMs, 'set', done));
   // Sessions this process ended (a logout, a login's old session): a request that loaded one before
   // it ended must not write it back when it ends after (a logout undone by a slow request).
-  const ended = maxRemembered > 0 ? new RecentExpiries(ENDED_WINDOW_MS, maxRemembered) : undefined;
+  const ended = maxRemembered > 0 ? new RecentExpiries(ENDED_WINDOW_MS, maxRemembered, true) : undefined;
   const destroy = (sid: string, done: Callback): void => {
     ended?.note(sid, monotonicMs());
     rawDestroy(sid, within(timeoutMs, 'destroy', done));
