@@ -21,9 +21,25 @@ class RecordingStore extends session.MemoryStore {
     if (ms > 0) setTimeout(run, ms);
     else run();
   }
+  private gate: { reached: () => void; opened: Promise<void> } | undefined;
+  /** The next get reads the session at once but answers only once `open()` is called; `reached` resolves when it has read. */
+  holdNextGet(): { reached: Promise<void>; open: () => void } {
+    let open = (): void => undefined;
+    let reached = (): void => undefined;
+    const opened = new Promise<void>((resolve) => { open = resolve; });
+    const wasReached = new Promise<void>((resolve) => { reached = resolve; });
+    this.gate = { reached, opened };
+    return { reached: wasReached, open };
+  }
   /** A delayed get reads the session at once and answers later (a slow network, not a late read). */
   override get(sid: string, callback: (err: unknown, session?: session.SessionData | null) => void): void {
-    super.get(sid, (err, data) => this.later('get', () => callback(err, data)));
+    const gate = this.gate;
+    this.gate = undefined;
+    super.get(sid, (err, data) => {
+      if (gate === undefined) return this.later('get', () => callback(err, data));
+      gate.reached();
+      return void gate.opened.then(() => callback(err, data));
+    });
   }
   override set(sid: string, data: session.SessionData, callback?: (err?: unknown) => void): void {
     this.calls.push({ op: 'set', sid, data: JSON.stringify(data) });
@@ -180,11 +196,12 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     it('a request that loaded the session before a logout does not write it back after (the logout stands)', async () => {
       await agent.post('/login');
       store.calls = [];
-      // A slow request that changes the session: its store.get answers after the logout ended it.
-      store.delayNext.get = 60;
+      // A slow request that changes the session: it has read the session, and gets it only after the logout ended it.
+      const gate = store.holdNextGet();
       const slow = agent.post('/visit').then((res) => res);
-      await new Promise((r) => setTimeout(r, 20));
+      await gate.reached;
       const out = await agent.post('/logout');
+      gate.open();
       expect(out.status).to.equal(200);
       const { id } = out.body as { id: string };
       expect((await slow).status).to.equal(200);
