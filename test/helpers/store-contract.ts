@@ -94,7 +94,8 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
     });
 
     it('cancelSend of a resend puts the code it replaced back, until that code\'s own expiry', async () => {
-      await issueArmed('c1', 'mac-old', { codeTtlMs: 300 });
+      // Long enough for the steps below on a loaded machine; the code's own expiry is another test's.
+      await issueArmed('c1', 'mac-old', { codeTtlMs: 3_000 });
       const { counter } = codeOf(await resend('c1'));
       await store.cancelSend({ userId: user, challengeId: 'c1', counter, sendId: `send-${sends - 1}` });
       expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 1 });
@@ -295,27 +296,29 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
     });
 
     it('the user send budget: at most max issues and resends in the window, across challenges', async () => {
-      const budget = { max: 2, windowMs: 300 };
+      // A window a loaded machine cannot pass by accident between two steps, short enough to wait out.
+      const budget = { max: 2, windowMs: 1_000 };
       await issue('c1', { userBudget: budget });
       expect(await resend('c1', { userBudget: budget })).to.deep.include({ status: 'issued' });
       const refused = await issueRaw('c2', { userBudget: budget });
       expect(refused.status).to.equal('over_budget');
-      expect(refused.status === 'over_budget' ? refused.retryAfterMs : 0).to.be.within(1, 300);
+      expect(refused.status === 'over_budget' ? refused.retryAfterMs : 0).to.be.within(1, 1_000);
       expect(await resend('c1', { userBudget: budget })).to.deep.include({ status: 'over_budget' });
-      await sleep(350);
+      await sleep(1_100);
       expect(await issueRaw('c2', { userBudget: budget })).to.deep.include({ status: 'issued' });
     });
 
     it('the phone budget: reserve up to max in the window, release gives one back', async () => {
       const phoneKey = `phone${n}x${Date.now()}`;
-      const budget = { max: 2, windowMs: 300 };
+      // A window a loaded machine cannot pass by accident between two steps, short enough to wait out.
+      const budget = { max: 2, windowMs: 1_000 };
       expect(await store.reservePhoneSend({ phoneKey, sendId: 'a', budget })).to.deep.equal({ ok: true });
       expect(await store.reservePhoneSend({ phoneKey, sendId: 'b', budget })).to.deep.equal({ ok: true });
       const refused = await store.reservePhoneSend({ phoneKey, sendId: 'c', budget });
       expect(refused.ok).to.equal(false);
       await store.releasePhoneSend({ phoneKey, sendId: 'b' });
       expect(await store.reservePhoneSend({ phoneKey, sendId: 'c', budget })).to.deep.equal({ ok: true });
-      await sleep(350);
+      await sleep(1_100);
       expect(await store.reservePhoneSend({ phoneKey, sendId: 'd', budget })).to.deep.equal({ ok: true });
     });
 
