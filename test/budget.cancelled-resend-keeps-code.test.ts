@@ -2,11 +2,8 @@ import { expect } from 'chai';
 import { OtpChallenges } from '../src/challenge.js';
 import { SmsOtpError, SmsSendError } from '../src/errors.js';
 import type { SmsMessage, SmsSender } from '../src/sender.js';
-import { MemoryOtpStore } from '../src/stores/memory.js';
-import { RedisOtpStore } from '../src/stores/redis.js';
-import type { OtpStore } from '../src/store.js';
 import { TEST_KEY } from './helpers/app.js';
-import { redisForSuite } from './helpers/redis.js';
+import { bothStores } from './helpers/stores.js';
 
 /** Keeps every code it is handed; fails the sends it is told to. */
 class RecordingSender implements SmsSender {
@@ -24,12 +21,7 @@ const PHONE = '+4512345678';
 const rejection = (promise: Promise<unknown>): Promise<unknown> => promise.then(() => undefined, (err: unknown) => err);
 
 describe('A send that does not go out leaves the login in progress as it was', () => {
-  const redis = redisForSuite('cancel');
-
-  const stores: Array<[string, () => OtpStore]> = [
-    ['MemoryOtpStore', () => new MemoryOtpStore()],
-    ['RedisOtpStore', () => new RedisOtpStore(redis.client, { prefix: redis.prefix() })],
-  ];
+  const stores = bothStores('cancel');
   for (const [name, makeStore] of stores) {
     /** One user's login started, with the code it texted and a surely wrong one. */
     const started = async (options: Partial<ConstructorParameters<typeof OtpChallenges>[0]> = {}, userId = 'u') => {

@@ -2,19 +2,11 @@ import { expect } from 'chai';
 import { OtpChallenges } from '../src/challenge.js';
 import { SmsOtpError } from '../src/errors.js';
 import { OutboxSender } from '../src/senders/outbox.js';
-import { MemoryOtpStore } from '../src/stores/memory.js';
-import { RedisOtpStore } from '../src/stores/redis.js';
-import type { OtpStore } from '../src/store.js';
 import { TEST_KEY } from './helpers/app.js';
-import { redisForSuite } from './helpers/redis.js';
+import { bothStores } from './helpers/stores.js';
 
 describe('Send budgets: a send refused for the user\'s own reasons holds no slot of the number\'s budget', () => {
-  const redis = redisForSuite('slots');
-
-  const stores: Array<[string, () => OtpStore]> = [
-    ['MemoryOtpStore', () => new MemoryOtpStore()],
-    ['RedisOtpStore', () => new RedisOtpStore(redis.client, { prefix: redis.prefix() })],
-  ];
+  const stores = bothStores('slots');
   for (const [name, makeStore] of stores) {
     it(`${name}: concurrent resends inside the cooldown are all RESEND_COOLDOWN, and another user's start to the number still goes out`, async () => {
       const sender = new OutboxSender();

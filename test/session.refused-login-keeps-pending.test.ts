@@ -2,10 +2,8 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { OutboxSender } from '../src/senders/outbox.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
-import { RedisOtpStore } from '../src/stores/redis.js';
-import type { OtpStore } from '../src/store.js';
 import { buildApp, codeIn, sessionCookie } from './helpers/app.js';
-import { redisForSuite } from './helpers/redis.js';
+import { bothStores } from './helpers/stores.js';
 
 const ALICE = { username: 'alice', password: 'alice-password' };
 const BOB = { username: 'bob', password: 'bob-password' };
@@ -16,11 +14,7 @@ const BOB = { username: 'bob', password: 'bob-password' };
  * progress, under the new session id the refused step gave it.
  */
 describe('A refused new login in the same session leaves the login in progress in it', () => {
-  const redis = redisForSuite('refused-login');
-  const stores: Array<[string, () => OtpStore]> = [
-    ['MemoryOtpStore', () => new MemoryOtpStore()],
-    ['RedisOtpStore', () => new RedisOtpStore(redis.client, { prefix: redis.prefix() })],
-  ];
+  const stores = bothStores('refused-login');
 
   for (const [name, makeStore] of stores) {
     it(`${name}: the number's budget refuses the second login (SEND_THROTTLED); the first code still logs in`, async () => {
