@@ -27,22 +27,25 @@ export interface SmsOtpEvents {
 
 export type SmsOtpEventName = keyof SmsOtpEvents;
 
-/** A typed event emitter for {@link SmsOtpEvents}. A listener that throws never breaks a login. */
+/**
+ * A typed event emitter for {@link SmsOtpEvents}. A listener that throws, or an async listener
+ * whose promise rejects, never breaks a login: either becomes a process warning.
+ */
 export class SmsOtpEventEmitter {
   private readonly emitter = new EventEmitter();
 
-  on<K extends SmsOtpEventName>(name: K, listener: (event: SmsOtpEvents[K] & { type: K; at: string }) => void): this {
+  on<K extends SmsOtpEventName>(name: K, listener: (event: SmsOtpEvents[K] & { type: K; at: string }) => void | PromiseLike<void>): this {
     this.emitter.on(name, listener as (...args: unknown[]) => void);
     return this;
   }
 
-  off<K extends SmsOtpEventName>(name: K, listener: (event: SmsOtpEvents[K] & { type: K; at: string }) => void): this {
+  off<K extends SmsOtpEventName>(name: K, listener: (event: SmsOtpEvents[K] & { type: K; at: string }) => void | PromiseLike<void>): this {
     this.emitter.off(name, listener as (...args: unknown[]) => void);
     return this;
   }
 
   /** Every event, for a single log sink. */
-  onAny(listener: (event: { [K in SmsOtpEventName]: SmsOtpEvents[K] & { type: K; at: string } }[SmsOtpEventName]) => void): this {
+  onAny(listener: (event: { [K in SmsOtpEventName]: SmsOtpEvents[K] & { type: K; at: string } }[SmsOtpEventName]) => void | PromiseLike<void>): this {
     for (const name of EVENT_NAMES) this.emitter.on(name, listener as (...args: unknown[]) => void);
     return this;
   }
@@ -52,12 +55,21 @@ export class SmsOtpEventEmitter {
     const payload = { type: name, at: new Date().toISOString(), ...event };
     for (const listener of this.emitter.listeners(name)) {
       try {
-        (listener as (e: unknown) => void)(payload);
+        const result: unknown = (listener as (e: unknown) => unknown)(payload);
+        // An async listener (a log forwarder whose sink is down) rejects later: an unhandled
+        // rejection would end the process, so it is a warning, as a listener that throws.
+        if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+          Promise.resolve(result as PromiseLike<unknown>).catch((err: unknown) => listenerFailed(name, err));
+        }
       } catch (err) {
-        process.emitWarning(`passport-sms-otp: a "${name}" listener threw: ${err instanceof Error ? err.message : String(err)}`);
+        listenerFailed(name, err);
       }
     }
   }
+}
+
+function listenerFailed(name: SmsOtpEventName, err: unknown): void {
+  process.emitWarning(`passport-sms-otp: a "${name}" listener threw: ${err instanceof Error ? err.message : String(err)}`);
 }
 
 export const EVENT_NAMES: readonly SmsOtpEventName[] = ['challenge.issued', 'sms.sent', 'sms.failed', 'send.throttled', 'verify.succeeded', 'verify.failed', 'verify.locked'];
