@@ -62,4 +62,23 @@ describe('Example app: the per-IP limit answers browsers with a page, API client
       await redis.stop();
     }
   });
+
+  it('503 when the limiter\'s Redis hangs (paused, connection open), instead of no answer at all; the log says why', async () => {
+    const redis = await ThrowawayRedis.start();
+    const logged: string[] = [];
+    const original = console.error;
+    try {
+      handle = await startExampleApp({ REDIS_URL: redis.url, RATE_LIMIT_PER_IP_PER_MIN: '30' });
+      console.error = (...args: unknown[]) => { logged.push(args.map(String).join(' ')); };
+      redis.pause();
+      // No cookie: nothing but the limiter asks Redis before the password check.
+      const api = await request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'alice-password' }).timeout(15_000);
+      expect([api.status, api.body]).to.deep.equal([503, UNAVAILABLE]);
+      expect(logged.some((line) => /POST \/login -> 503 the per-IP limit \(login\) is unavailable: no answer within \d+ ms/.test(line)), logged.join('\n')).to.equal(true);
+      expect(logged.join('\n')).to.not.include('alice-password');
+    } finally {
+      console.error = original;
+      await redis.stop();
+    }
+  });
 });

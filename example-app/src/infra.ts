@@ -157,13 +157,18 @@ export type LimitResponder = (req: Request, res: Response, refusal: LimitRefusal
 
 const answerJson: LimitResponder = (_req, res, { status, body }) => { res.status(status).json(body); };
 
+/** How long the per-IP limit waits for its store, as the session store does (see `fewerLoginWrites`). */
+export const LIMIT_TIMEOUT_MS = 2000;
+
 /**
  * A per-IP limit of `perMinute` requests on a route (Redis-backed when Redis is
  * used, so all instances share it). Over it: 429 with `Retry-After`. If the
- * limiter's store fails, the request is refused (503): login routes fail closed.
+ * limiter's store fails, or gives no answer within `timeoutMs` (a Redis that
+ * hangs leaves node-redis connected, and its commands wait for ever), the
+ * request is refused (503) and the log says why: login routes fail closed.
  * `respond` sends the refusal (default: its JSON body to everyone).
  */
-export function perIpLimit(redis: RedisConnection | undefined, perMinute: number, name: string, respond: LimitResponder = answerJson): RequestHandler[] {
+export function perIpLimit(redis: RedisConnection | undefined, perMinute: number, name: string, respond: LimitResponder = answerJson, timeoutMs = LIMIT_TIMEOUT_MS): RequestHandler[] {
   // Turned off: no middleware at all (a route takes the list as it takes one handler).
   if (perMinute === 0) return [];
   const options = { keyPrefix: `example-app:rl:${name}`, points: perMinute, duration: 60 };
@@ -172,16 +177,34 @@ export function perIpLimit(redis: RedisConnection | undefined, perMinute: number
     ? new RateLimiterRedis({ ...options, storeClient: redis.client, useRedisPackage: true })
     : new RateLimiterMemory(options);
   return [(req: Request, res: Response, next: NextFunction) => {
+    let settled = false;
+    const unavailable = (why: string) => {
+      console.error(`error: ${req.method} ${req.path} -> 503 the per-IP limit (${name}) is unavailable: ${why}`);
+      respond(req, res, { status: 503, body: { error: 'service_unavailable', message: 'The rate limiter is unavailable.' } });
+    };
+    // A late answer changes nothing: the request was refused (its point may still be counted).
+    const timer = setTimeout(() => {
+      settled = true;
+      unavailable(`no answer within ${timeoutMs} ms`);
+    }, timeoutMs);
     limiter.consume(req.ip ?? 'unknown').then(
-      () => next(),
+      () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        next();
+      },
       (rejection: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
         if (rejection instanceof RateLimiterRes) {
           const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
           res.setHeader('Retry-After', String(retryAfter));
           respond(req, res, { status: 429, body: { error: 'rate_limited', message: 'Too many requests from this address; try again later.', retryAfterSeconds: retryAfter } });
           return;
         }
-        respond(req, res, { status: 503, body: { error: 'service_unavailable', message: 'The rate limiter is unavailable.' } });
+        unavailable(rejection instanceof Error ? `${rejection.name}: ${rejection.message}` : String(rejection));
       },
     );
   }];
