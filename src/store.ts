@@ -38,7 +38,9 @@ export interface OtpStore {
   /**
    * A send did not go out (the number's budget was spent, or the text surely failed): forget that
    * code, give the send, the budget and the cooldown back, and, if a resend had replaced a live,
-   * armed code of the same challenge, make that code live again until its own expiry.
+   * armed code of the same challenge, make that code live again until its own expiry. The send's
+   * slot of the user's budget is given back even when its code is gone (expired, or replaced by a
+   * newer send, whose code and cooldown stay as they are).
    */
   cancelSend(input: CodeRef & { sendId: string }): Promise<void>;
   /** Takes one send from a phone number's rolling budget, unless it is spent. */

@@ -201,12 +201,14 @@ export class MemoryOtpStore implements OtpStore {
 
   async cancelSend(input: CodeRef & { sendId: string }): Promise<void> {
     const code = this.codes.get(input.userId);
-    // An expired code is gone, as its Redis key is: nothing of its send is given back.
+    // The send surely did not go out: its budget slot is given back even when its code is gone.
+    this.unspend(this.userSends, input.userId, input.sendId);
+    // An expired code is gone, as its Redis key is, and a replaced one belongs to a newer send:
+    // nothing else of this send is given back.
     const now = this.now();
     if (code === undefined || code.expiresAtMs <= now || code.challengeId !== input.challengeId || code.counter !== input.counter) return;
     this.codes.delete(input.userId);
     this.cooldowns.delete(input.userId);
-    this.unspend(this.userSends, input.userId, input.sendId);
     const challenge = this.challenges.get(input.userId);
     if (challenge === undefined || challenge.id !== input.challengeId) return;
     // What the send replaced is live again, each until its own expiry: the login a new one

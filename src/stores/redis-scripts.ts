@@ -179,9 +179,11 @@ return {'wrong', attempts, failures}
 const CANCEL_SEND = `${CLOCK}
 local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter', 'prev_counter', 'prev_digest', 'prev_until',
   'prev_challenge', 'prev_attempts', 'prev_sends', 'prev_challenge_until', 'prev_cooldown_until')
+-- The send surely did not go out: its budget slot is given back even when its code is gone (expired,
+-- or replaced by a newer send, whose code and cooldown are then left alone).
+redis.call('ZREM', KEYS[4], ARGV[3])
 if code[1] ~= ARGV[1] or code[2] ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[2], KEYS[3])
-redis.call('ZREM', KEYS[4], ARGV[3])
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 1 end
 local now = clock()
 local challenge = ARGV[1]

@@ -85,12 +85,27 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await right('c1', 5, ['new.mac-x', 'old.mac-right'])).to.deep.equal({ status: 'accepted', attempts: 2 });
     });
 
-    it('cancelSend of a code that has expired gives nothing back: the cooldown still runs', async () => {
-      const { counter } = await issue('c1', { codeTtlMs: 40, cooldownMs: LONG });
+    it('cancelSend of a code that has expired gives back only its budget slot: the cooldown still runs', async () => {
+      const budget = { max: 1, windowMs: LONG };
+      const { counter } = await issue('c1', { codeTtlMs: 40, cooldownMs: LONG, userBudget: budget });
       const id = `send-${sends - 1}`;
       await sleep(80);
+      expect(await issueRaw('c2', { userBudget: budget })).to.deep.include({ status: 'over_budget' });
       await store.cancelSend({ userId: user, challengeId: 'c1', counter, sendId: id });
       expect(await resend('c1', { cooldownMs: LONG })).to.deep.include({ status: 'cooldown' });
+      expect(await issueRaw('c2', { userBudget: budget })).to.deep.include({ status: 'issued' });
+    });
+
+    it('cancelSend of a send whose code a newer send replaced gives back its budget slot and nothing else', async () => {
+      const budget = { max: 2, windowMs: LONG };
+      const first = await issue('c1', { userBudget: budget });
+      const firstSend = `send-${sends - 1}`;
+      await issueArmed('c2', 'mac-new', { userBudget: budget, cooldownMs: LONG });
+      // Two logins overlapping (a double submit): the first one's text did not go out.
+      await store.cancelSend({ userId: user, challengeId: 'c1', counter: first.counter, sendId: firstSend });
+      expect(await resend('c2', { cooldownMs: LONG, userBudget: budget })).to.deep.include({ status: 'cooldown' });
+      expect(await issueRaw('c3', { userBudget: { max: 2, windowMs: LONG } })).to.deep.include({ status: 'issued' });
+      expect(await issueRaw('c4', { userBudget: { max: 2, windowMs: LONG } })).to.deep.include({ status: 'over_budget' });
     });
 
     it('cancelSend of a resend puts the code it replaced back, until that code\'s own expiry', async () => {
