@@ -34,18 +34,18 @@ export type SmsOtpEventName = keyof SmsOtpEvents;
 export class SmsOtpEventEmitter {
   private readonly emitter = new EventEmitter();
 
-  on<K extends SmsOtpEventName>(name: K, listener: (event: SmsOtpEvents[K] & { type: K; at: string }) => void | PromiseLike<void>): this {
+  on<K extends SmsOtpEventName>(name: K, listener: (event: SmsOtpEvents[K] & { type: K; at: string }) => unknown): this {
     this.emitter.on(name, listener as (...args: unknown[]) => void);
     return this;
   }
 
-  off<K extends SmsOtpEventName>(name: K, listener: (event: SmsOtpEvents[K] & { type: K; at: string }) => void | PromiseLike<void>): this {
+  off<K extends SmsOtpEventName>(name: K, listener: (event: SmsOtpEvents[K] & { type: K; at: string }) => unknown): this {
     this.emitter.off(name, listener as (...args: unknown[]) => void);
     return this;
   }
 
   /** Every event, for a single log sink. */
-  onAny(listener: (event: { [K in SmsOtpEventName]: SmsOtpEvents[K] & { type: K; at: string } }[SmsOtpEventName]) => void | PromiseLike<void>): this {
+  onAny(listener: (event: { [K in SmsOtpEventName]: SmsOtpEvents[K] & { type: K; at: string } }[SmsOtpEventName]) => unknown): this {
     for (const name of EVENT_NAMES) this.emitter.on(name, listener as (...args: unknown[]) => void);
     return this;
   }
