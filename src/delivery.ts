@@ -84,9 +84,16 @@ export class CodeDelivery {
     const phoneKey = sealer.phoneKey(ref.phoneNumber);
     const result = await step(sendId);
     if (result.status !== 'issued') return { sendId, phoneKey, result };
-    const reserved = await store.reservePhoneSend({ phoneKey, sendId, budget: phoneBudget });
+    let reserved: Awaited<ReturnType<OtpStore['reservePhoneSend']>>;
+    try {
+      reserved = await store.reservePhoneSend({ phoneKey, sendId, budget: phoneBudget });
+    } catch (err) {
+      // Nothing was sent: the user's step is given back (and the number's, had it landed after all).
+      await this.refund({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId, phoneKey });
+      throw err;
+    }
     if (!reserved.ok) {
-      await store.cancelSend({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId });
+      await this.refund({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId });
       const retryAfterSeconds = seconds(reserved.retryAfterMs);
       events.emit('send.throttled', { userId: ref.userId, phone: redactPhoneNumber(ref.phoneNumber), kind: ref.kind, reason: 'phone_budget', retryAfterSeconds });
       throw new SmsOtpError('SEND_THROTTLED', undefined, { retryAfterSeconds });
@@ -137,19 +144,50 @@ export class CodeDelivery {
       // stays counted with its code live: refunding it would make every send free while it fails.
       const surelyNotSent = !handedToSender
         || (err instanceof SmsSendError ? !err.mayHaveBeenSent : err instanceof SmsOtpError && err.code !== 'SEND_FAILED');
-      if (surelyNotSent) {
-        await store.cancelSend({ userId, challengeId, counter: result.counter, sendId }).catch(() => undefined);
-        await store.releasePhoneSend({ phoneKey, sendId }).catch(() => undefined);
-      }
+      // `counted` says what happened: a refund the store did not take leaves the send counted.
+      const refunded = surelyNotSent && await this.refund({ userId, challengeId, counter: result.counter, sendId, phoneKey });
       const failure = err instanceof SmsOtpError ? err : new SmsOtpError('SEND_FAILED', undefined, { cause: err });
       events.emit('sms.failed', {
-        userId, phone, challengeId, kind, reason: failure.code, counted: !surelyNotSent,
+        userId, phone, challengeId, kind, reason: failure.code, counted: !refunded,
         retryable: failure instanceof SmsSendError ? failure.retryable : false,
         ...(failure instanceof SmsSendError && failure.providerCode !== undefined ? { providerCode: failure.providerCode } : {}),
       });
       throw failure;
     }
     events.emit('sms.sent', { userId, phone, challengeId, kind });
+  }
+
+  /**
+   * Gives back what a send that surely did not go out took: its code, its sends, the user's budget
+   * and cooldown (`cancelSend`), and with `phoneKey` the number's budget. The failure that led here is
+   * often a Redis blip (a dropped connection that node-redis is re-opening, where every command fails
+   * at once), so a failed call is tried again twice, 100 ms and then 400 ms later; a call that took
+   * over a second (a Redis that hangs) is not. True when everything was given back.
+   */
+  private async refund(send: { userId: string; challengeId: string; counter: number; sendId: string; phoneKey?: string }): Promise<boolean> {
+    const { store } = this.parts;
+    const { phoneKey, ...code } = send;
+    const cancelled = await retried(() => store.cancelSend(code));
+    const released = phoneKey === undefined || await retried(() => store.releasePhoneSend({ phoneKey, sendId: send.sendId }));
+    return cancelled && released;
+  }
+}
+
+const REFUND_RETRY_DELAYS_MS = [100, 400];
+const REFUND_GIVE_UP_AFTER_MS = 1000;
+
+/** Runs `call`, again after each of the delays while it fails fast; true once it succeeds. */
+async function retried(call: () => Promise<unknown>): Promise<boolean> {
+  for (let i = 0; ; i++) {
+    const startedAt = performance.now();
+    try {
+      await call();
+      return true;
+    } catch {
+      const delay = REFUND_RETRY_DELAYS_MS[i];
+      if (delay === undefined || performance.now() - startedAt > REFUND_GIVE_UP_AFTER_MS) return false;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
   }
 }
 

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { OtpChallenges } from '../src/challenge.js';
 import { SmsOtpError, SmsSendError } from '../src/errors.js';
+import type { SmsOtpEvents } from '../src/events.js';
 import type { SmsMessage, SmsSender } from '../src/sender.js';
+import type { OtpStore } from '../src/store.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
 import { TEST_KEY } from './helpers/app.js';
 
@@ -14,6 +16,26 @@ class FlakySender implements SmsSender {
     const err = this.failWith;
     if (err !== undefined) throw err;
   }
+}
+
+/** A store whose named methods fail (STORE_UNAVAILABLE, as a dropped Redis connection) the next `n` times each. */
+function blippingStore(inner: OtpStore): OtpStore & { failNext: (method: keyof OtpStore, n: number) => void } {
+  const failures = new Map<keyof OtpStore, number>();
+  return new Proxy(inner, {
+    get(target, name, receiver) {
+      if (name === 'failNext') return (method: keyof OtpStore, n: number) => { failures.set(method, n); };
+      const value: unknown = Reflect.get(target, name, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const left = failures.get(name as keyof OtpStore) ?? 0;
+        if (left > 0) {
+          failures.set(name as keyof OtpStore, left - 1);
+          return Promise.reject(new SmsOtpError('STORE_UNAVAILABLE'));
+        }
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as OtpStore & { failNext: (method: keyof OtpStore, n: number) => void };
 }
 
 describe('OtpChallenges: when a send fails', () => {
@@ -73,5 +95,53 @@ describe('OtpChallenges: when a send fails', () => {
     // Had the failed send been charged, the budget of 2 would be spent now.
     await right.start({ userId: 'u', phoneNumber: '+4512345678' });
     expect(sender.codes).to.have.length(2);
+  });
+
+  describe('when the store fails in the middle of a send (a Redis blip)', () => {
+    const PHONE = '+4512345678';
+    const rig = (numbers: { maxSendsPerUser?: number; resendCooldownSeconds?: number } = {}) => {
+      const store = blippingStore(new MemoryOtpStore());
+      const sender = new FlakySender();
+      const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0, ...numbers });
+      const failed: Array<SmsOtpEvents['sms.failed']> = [];
+      challenges.events.on('sms.failed', (e) => { failed.push(e); });
+      return { store, sender, challenges, failed };
+    };
+
+    it('the number\'s budget cannot be read: the user\'s step is given back, and the login in progress stays', async () => {
+      const { store, sender, challenges } = rig({ maxSendsPerUser: 2 });
+      const first = await challenges.start({ userId: 'u', phoneNumber: PHONE });
+      store.failNext('reservePhoneSend', 1);
+      const err = await challenges.start({ userId: 'u', phoneNumber: PHONE }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
+      expect(sender.codes).to.have.length(1);
+      expect((await challenges.verify({ userId: 'u', challengeId: first.challengeId, code: sender.codes[0] })).ok, 'the first login\'s code').to.equal(true);
+      // One text went out, so one of the user's two slots is taken: one more login, then the budget.
+      await challenges.start({ userId: 'u', phoneNumber: PHONE });
+      const over = await challenges.start({ userId: 'u', phoneNumber: PHONE }).catch((e: unknown) => e);
+      expect(over).to.be.instanceOf(SmsOtpError).with.property('code', 'SEND_THROTTLED');
+    });
+
+    it('arming fails and the first try to give the send back fails too: tried again, the code in hand works, nothing counted', async () => {
+      const { store, sender, challenges, failed } = rig();
+      const { challengeId } = await challenges.start({ userId: 'u', phoneNumber: PHONE });
+      store.failNext('arm', 1);
+      store.failNext('cancelSend', 1);
+      const err = await challenges.resend({ userId: 'u', challengeId, phoneNumber: PHONE }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
+      expect(sender.codes).to.have.length(1);
+      expect(failed.map((e) => [e.reason, e.counted])).to.deep.equal([['STORE_UNAVAILABLE', false]]);
+      const result = await challenges.verify({ userId: 'u', challengeId, code: sender.codes[0] });
+      expect(result.ok, 'the code the user holds').to.equal(true);
+    });
+
+    it('a store that keeps failing: the event says the send stayed counted', async () => {
+      const { store, challenges, failed } = rig();
+      const { challengeId } = await challenges.start({ userId: 'u', phoneNumber: PHONE });
+      store.failNext('arm', 1);
+      store.failNext('cancelSend', 10);
+      await challenges.resend({ userId: 'u', challengeId, phoneNumber: PHONE }).catch(() => undefined);
+      expect(failed.map((e) => [e.reason, e.counted])).to.deep.equal([['STORE_UNAVAILABLE', true]]);
+    });
   });
 });
