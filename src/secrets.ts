@@ -3,7 +3,11 @@ import { SmsOtpError } from './errors.js';
 
 /** One AES-256 key and the id stored beside everything it seals. */
 export interface EncryptionKey {
-  /** Short id stored with each sealed secret: letters, digits, `_` or `-`, at most 32. */
+  /**
+   * Short id stored with each sealed secret: letters, digits, `_` or `-`, at most 32. The key's
+   * fingerprint is stored beside it, so an instance that has the same key under another id (or
+   * alone, as `encryptionKey`) opens it too.
+   */
   id: string;
   /** 32 bytes, as a Uint8Array, 64 hex characters, or base64 / base64url. */
   key: Uint8Array | string;
@@ -46,7 +50,9 @@ function fingerprint(key: Buffer): string {
  */
 export class SecretSealer {
   private readonly keys: ReadonlyMap<string, Buffer>;
+  /** What a sealed secret names its key by: the key's fingerprint, after the app's id if it gave one. */
   private readonly currentId: string;
+  private readonly currentKey: Buffer;
   /** One MAC key per key, current first, derived so that no key serves two purposes. */
   private readonly codeKeys: ReadonlyArray<readonly [id: string, key: Buffer]>;
   private readonly phoneHashKey: Buffer;
@@ -76,7 +82,9 @@ export class SecretSealer {
     const byId = new Map(list);
     for (const [, key] of list) if (!byId.has(fingerprint(key))) byId.set(fingerprint(key), key);
     this.keys = byId;
-    this.currentId = first[0];
+    const firstFingerprint = fingerprint(first[1]);
+    this.currentId = first[0] === firstFingerprint ? firstFingerprint : `${first[0]}:${firstFingerprint}`;
+    this.currentKey = first[1];
     // Code MACs name their key by fingerprint, whatever id the app gives it, for the same reason.
     this.codeKeys = list.map(([, key]) => [fingerprint(key), derive('passport-sms-otp code key', key)] as const);
     this.phoneHashKey = derive('passport-sms-otp phone key', first[1]);
@@ -113,13 +121,13 @@ export class SecretSealer {
     return this.codeKeys.map(([id, key]) => `${id}.${mac(key, userId, challengeId, code)}`);
   }
 
-  /** A fresh random secret for a user, sealed: `v1.<key id>.<iv>.<ciphertext>.<tag>`. */
+  /** A fresh random secret for a user, sealed: `v1.<key id>:<key fingerprint>.<iv>.<ciphertext>.<tag>` (the fingerprint alone for a key given without an id). */
   sealNew(userId: string): string {
     return this.seal(userId, randomBytes(SECRET_BYTES));
   }
 
   seal(userId: string, secret: Uint8Array): string {
-    const key = this.keys.get(this.currentId) as Buffer;
+    const key = this.currentKey;
     const iv = randomBytes(12);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(aad(userId));
@@ -127,16 +135,31 @@ export class SecretSealer {
     return [VERSION, this.currentId, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
   }
 
-  /** True when a sealed secret was sealed with a key other than the current one (it should be re-sealed). */
+  /**
+   * True when a sealed secret was sealed with a key other than the current one (it should be
+   * re-sealed). The key is compared, not its name: the current key under another id (an instance
+   * that names it differently, or has it alone as `encryptionKey`) is not stale, so instances that
+   * name one key differently do not re-seal each other's secrets back and forth.
+   */
   isStale(sealed: string): boolean {
-    return typeof sealed === 'string' && sealed.split('.')[1] !== this.currentId;
+    if (typeof sealed !== 'string') return false;
+    const key = this.keyOf(sealed.split('.')[1]);
+    return key === undefined || !key.equals(this.currentKey);
+  }
+
+  /** The configured key a sealed secret's key field names: by fingerprint first, else by the id alone (secrets sealed before fingerprints were stored). */
+  private keyOf(field: string | undefined): Buffer | undefined {
+    if (field === undefined) return undefined;
+    const colon = field.lastIndexOf(':');
+    if (colon === -1) return this.keys.get(field);
+    return this.keys.get(field.slice(colon + 1)) ?? this.keys.get(field.slice(0, colon));
   }
 
   /** Opens a sealed secret, or throws `SECRET_UNREADABLE` (unknown key id, tampering, another user's secret). */
   open(userId: string, sealed: string): Buffer {
     const parts = typeof sealed === 'string' ? sealed.split('.') : [];
     const [version, keyId, iv, ciphertext, tag] = parts;
-    const key = keyId === undefined ? undefined : this.keys.get(keyId);
+    const key = this.keyOf(keyId);
     if (parts.length !== 5 || version !== VERSION || key === undefined || iv === undefined || ciphertext === undefined || tag === undefined) {
       throw new SmsOtpError('SECRET_UNREADABLE', `The stored one-time-code secret cannot be decrypted: ${key === undefined ? 'its key id is not among the configured keys' : 'it is malformed'}`);
     }

@@ -45,7 +45,7 @@ describe('Secrets: AES-256-GCM sealing with key ids', () => {
     const sealedOld = before.seal('alice', secret);
     const after = new SecretSealer([{ id: 'new', key: newKey }, { id: 'old', key: oldKey }]);
     expect(after.open('alice', sealedOld).equals(secret)).to.equal(true);
-    expect(after.seal('alice', secret).split('.')[1]).to.equal('new');
+    expect(after.seal('alice', secret).split('.')[1]).to.match(/^new:k[0-9a-f]{8}$/);
     const dropped = new SecretSealer([{ id: 'new', key: newKey }]);
     expect(() => dropped.open('alice', sealedOld)).to.throw(SmsOtpError, /key id/);
   });
@@ -58,6 +58,49 @@ describe('Secrets: AES-256-GCM sealing with key ids', () => {
     expect(rotated.isStale(sealedAlone)).to.equal(true);
     // And a code armed before the move is MACed under the same name after it.
     expect(rotated.codeDigests('alice', 'c', '123456')).to.include(new SecretSealer(oldKey).codeDigest('alice', 'c', '123456'));
+  });
+
+  it('instances that name one key differently read each other\'s secrets and do not re-seal them back and forth', () => {
+    const k1 = randomBytes(32);
+    const k2 = randomBytes(32);
+    // A: the key alone; B: the first step of a rotation, the same key first under an id; C: under another id.
+    const fleet = [new SecretSealer(k1), new SecretSealer([{ id: 'k1', key: k1 }, { id: 'k2', key: k2 }]), new SecretSealer([{ id: 'main', key: k1 }])];
+    for (const sealer of fleet) {
+      const sealed = sealer.seal('alice', secret);
+      for (const other of fleet) {
+        expect(other.open('alice', sealed).equals(secret)).to.equal(true);
+        expect(other.isStale(sealed)).to.equal(false);
+      }
+    }
+    // Once k2 is first somewhere, what k1 sealed is stale there, and what k2 seals opens on B (which has k2) only.
+    const moved = new SecretSealer([{ id: 'k2', key: k2 }, { id: 'k1', key: k1 }]);
+    expect(moved.isStale(fleet[0]!.seal('alice', secret))).to.equal(true);
+    const sealedNew = moved.seal('alice', secret);
+    expect(fleet[1]!.open('alice', sealedNew).equals(secret)).to.equal(true);
+    expect(() => fleet[0]!.open('alice', sealedNew)).to.throw(SmsOtpError, /key id/);
+  });
+
+  it('a rolling deploy of the first rotation step: old and new instances keep logging the same user in', async () => {
+    const k1 = randomBytes(32);
+    const store = new MemoryOtpStore();
+    const outbox = new OutboxSender();
+    const common = { store, sender: outbox, resendCooldownSeconds: 0 };
+    const before = new OtpChallenges({ ...common, encryptionKey: k1 });
+    const after = new OtpChallenges({ ...common, encryptionKeys: [{ id: 'k1', key: k1 }, { id: 'k2', key: randomBytes(32) }] });
+    for (const instance of [before, after, before, after]) {
+      const { challengeId } = await instance.start({ userId: 'alice', phoneNumber: '+4512345678' });
+      const code = /\d{6}/.exec(outbox.messages.at(-1)?.text ?? '')?.[0];
+      expect((await instance.verify({ userId: 'alice', challengeId, code })).ok).to.equal(true);
+    }
+  });
+
+  it('opens secrets sealed under an id alone (before fingerprints were stored beside it)', () => {
+    const key = randomBytes(32);
+    const sealer = new SecretSealer([{ id: 'old', key }]);
+    const parts = sealer.seal('alice', secret).split('.');
+    parts[1] = 'old';
+    expect(sealer.open('alice', parts.join('.')).equals(secret)).to.equal(true);
+    expect(sealer.isStale(parts.join('.'))).to.equal(false);
   });
 
   it('reads keys as bytes, 64 hex characters or base64, and nothing else', () => {
