@@ -1,8 +1,10 @@
+import { deepFreeze } from './freeze.js';
+
 /**
  * Every error this package reports has a stable `code` from {@link ERROR_CODES}.
  * Apps and tests branch on the code, never on the message text.
  */
-export const ERROR_CODES = {
+export const ERROR_CODES = deepFreeze({
   /** The submitted code is missing, not a string, or not ASCII digits of the configured length. */
   CODE_MALFORMED: 'The code must be a string of ASCII digits of the configured length.',
   /** A well-formed code that does not match the live challenge. */
@@ -43,7 +45,7 @@ export const ERROR_CODES = {
   NO_PASSWORD_USER: 'The password step did not provide a user.',
   /** An option is missing, of the wrong type, or outside its bounds. */
   INVALID_OPTIONS: 'Invalid passport-sms-otp options.',
-} as const;
+} as const);
 
 /** A stable error code; see {@link ERROR_CODES}. */
 export type SmsOtpErrorCode = keyof typeof ERROR_CODES;

@@ -1,3 +1,4 @@
+import { deepFreeze } from './freeze.js';
 import type { OtpChallengesOptions } from './challenge.js';
 import { SmsOtpError } from './errors.js';
 
@@ -94,7 +95,7 @@ export const DEFAULTS: Readonly<ChallengeNumbers> = Object.freeze({
 });
 
 /** Inclusive bounds of each number, and why where a standard sets them. */
-export const BOUNDS: Readonly<Record<keyof ChallengeNumbers, readonly [min: number, max: number, why?: string]>> = Object.freeze({
+export const BOUNDS: Readonly<Record<keyof ChallengeNumbers, readonly [min: number, max: number, why?: string]>> = deepFreeze({
   digits: [6, 10, 'RFC 4226 §5.3 asks for at least 6; HOTP yields at most 10'],
   codeTtlSeconds: [1, 600, 'NIST SP 800-63B allows a code at most 10 minutes'],
   pendingTtlSeconds: [1, 3600],

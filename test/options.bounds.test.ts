@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { OtpChallenges } from '../src/challenge.js';
-import { SmsOtpError } from '../src/errors.js';
-import { DEFAULTS, resolveNumbers } from '../src/options.js';
+import { ERROR_CODES, SmsOtpError } from '../src/errors.js';
+import { BOUNDS, DEFAULTS, resolveNumbers } from '../src/options.js';
+import { GATEWAYAPI_ERROR_CODES } from '../src/senders/gatewayapi-errors.js';
 import { OutboxSender } from '../src/senders/outbox.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
 import { TEST_KEY } from './helpers/app.js';
@@ -35,6 +36,20 @@ describe('Options: defaults and bounds, checked at construction', () => {
       expect(() => resolveNumbers(options)).to.throw(SmsOtpError, message).with.property('code', 'INVALID_OPTIONS');
     });
   }
+
+  it('the published tables cannot be changed at runtime (the bounds are what construction checks against)', () => {
+    const tryTo = (change: () => void) => { try { change(); } catch { /* strict mode: TypeError */ } };
+    tryTo(() => { (BOUNDS.codeTtlSeconds as unknown as number[])[1] = 3600; });
+    tryTo(() => { (BOUNDS.lockAfterFailures as unknown as number[])[1] = 1e6; });
+    tryTo(() => { (ERROR_CODES as Record<string, string>).CODE_WRONG = 'changed'; });
+    tryTo(() => { (GATEWAYAPI_ERROR_CODES['0x0216'] as { configuration: boolean }).configuration = false; });
+    expect(BOUNDS.codeTtlSeconds[1]).to.equal(600);
+    expect(BOUNDS.lockAfterFailures[1]).to.equal(100);
+    expect(ERROR_CODES.CODE_WRONG).to.equal('The code is not correct.');
+    expect(GATEWAYAPI_ERROR_CODES['0x0216']?.configuration).to.equal(true);
+    expect(() => resolveNumbers({ codeTtlSeconds: 3600 })).to.throw(SmsOtpError, /codeTtlSeconds/);
+    expect(() => resolveNumbers({ lockAfterFailures: 1000 })).to.throw(SmsOtpError, /lockAfterFailures/);
+  });
 
   it('accepts the bounds themselves', () => {
     expect(resolveNumbers({ digits: 10, codeTtlSeconds: 600, pendingTtlSeconds: 600 })).to.include({ digits: 10, codeTtlSeconds: 600 });

@@ -1,3 +1,4 @@
+import { deepFreeze } from '../freeze.js';
 import { SmsSendError } from '../errors.js';
 
 /** What one GatewayAPI error code means for the app. */
@@ -12,7 +13,7 @@ export interface GatewayApiCodeInfo {
  * GatewayAPI's API error codes (`docs/errors.rst` in `onlinecity/gatewayapi-docs`)
  * that a code send can meet. Codes not listed fall back on the HTTP status.
  */
-export const GATEWAYAPI_ERROR_CODES: Readonly<Record<string, GatewayApiCodeInfo>> = Object.freeze({
+export const GATEWAYAPI_ERROR_CODES: Readonly<Record<string, Readonly<GatewayApiCodeInfo>>> = deepFreeze({
   '0x0213': { description: 'unauthorized IP address', configuration: true },
   '0x0214': { description: 'recipient temporarily blacklisted', configuration: false },
   '0x0215': { description: 'recipient blacklisted', configuration: false },
