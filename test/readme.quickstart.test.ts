@@ -39,6 +39,16 @@ declare function checkPassword(username: string, password: string, done: (err: u
 describe('README Quick start', function () {
   this.timeout(60_000);
 
+  it('the audit events example type-checks, with the event types it imports', () => {
+    const { output, status } = typeCheck(`${readmeBlock('### Audit events')}
+import type { SmsOtp } from 'passport-sms-otp';
+declare const smsOtp: SmsOtp<{ id: string }>;
+declare const metrics: { increment(name: string): void };
+`);
+    expect(output).to.equal('');
+    expect(status).to.equal(0);
+  });
+
   it('type-checks as written under strict TypeScript (with only the app\'s own users and password check added)', () => {
     const { output, status } = typeCheck(`${readmeBlock('## Quick start')}${QUICK_START_APP}`);
     expect(output).to.equal('');
