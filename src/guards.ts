@@ -24,7 +24,7 @@ const GUARD_OPTION_NAMES = Object.keys({ sessionKey: true, onDenied: true } sati
 export function requireAuthenticated(options: GuardOptions = {}): RequestHandler {
   checkOptionNames('passport-sms-otp: requireAuthenticated', options, GUARD_OPTION_NAMES);
   const sessionKey = sessionKeyOption(options.sessionKey);
-  const deny = options.onDenied ?? answerWith;
+  const deny = onDeniedOption('requireAuthenticated', options.onDenied);
   return (req, res, next) => {
     const check = (req as { isAuthenticated?: unknown }).isAuthenticated;
     const authenticated = typeof check === 'function' && check.call(req) === true
@@ -39,7 +39,7 @@ export function requireAuthenticated(options: GuardOptions = {}): RequestHandler
 export function requirePendingLogin(options: GuardOptions = {}): RequestHandler {
   checkOptionNames('passport-sms-otp: requirePendingLogin', options, GUARD_OPTION_NAMES);
   const sessionKey = sessionKeyOption(options.sessionKey);
-  const deny = options.onDenied ?? answerWith;
+  const deny = onDeniedOption('requirePendingLogin', options.onDenied);
   return (req, res, next) => {
     if (readPending(req, sessionKey) !== undefined) return next();
     return deny(req, res, next, smsOtpFailure('NO_PENDING_LOGIN'));
@@ -56,6 +56,15 @@ export function smsOtpErrorHandler(): (err: unknown, req: Request, res: Response
     if (!(err instanceof SmsOtpError) || res.headersSent) return next(err);
     answerWith(req, res, next, err);
   };
+}
+
+/** The `onDenied` option: a function, or the default answer; anything else fails here, not as a 500 at every request. */
+function onDeniedOption(owner: string, value: unknown): NonNullable<GuardOptions['onDenied']> {
+  if (value === undefined) return answerWith;
+  if (typeof value !== 'function') {
+    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: ${owner}'s onDenied must be a function (req, res, next, error); got ${value === null ? 'null' : `a ${typeof value}`}`);
+  }
+  return value as NonNullable<GuardOptions['onDenied']>;
 }
 
 function answerWith(_req: Request, res: Response, _next: NextFunction, error: SmsOtpError): void {

@@ -205,9 +205,16 @@ export function unknownOptions(owner: string, options: object, known: Iterable<s
   return `${owner}: unknown option${unknown.length === 1 ? '' : 's'} ${named.join(', ')}${more}`;
 }
 
-/** Refuses an option name that is not among `known`, as `INVALID_OPTIONS` (a non-object is left to the caller's own check). */
+/**
+ * Refuses options that are not an object (`undefined` is no options) and an option name that is not
+ * among `known`, as `INVALID_OPTIONS`: `smsOtp.start('passwordUser')` is told it takes an object, not
+ * that "0", "1", … are unknown options.
+ */
 export function checkOptionNames(owner: string, options: unknown, known: Iterable<string>): void {
-  if (options === null || typeof options !== 'object') return;
+  if (options === undefined) return;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new SmsOtpError('INVALID_OPTIONS', `${owner} takes an options object ({ … }); got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : `a ${typeof options}`}`);
+  }
   const unknown = unknownOptions(owner, options, known);
   if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
 }

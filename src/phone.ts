@@ -1,6 +1,7 @@
 import { isSupportedCountry, parsePhoneNumberFromString, type PhoneNumber } from 'libphonenumber-js/max';
 import { SmsOtpError } from './errors.js';
 import { redactPhoneNumber } from './sender.js';
+import { checkOptionNames } from './options.js';
 
 /** A phone number in the two forms the package uses. */
 export interface NormalizedPhoneNumber {
@@ -24,7 +25,7 @@ export interface PhoneNumberCheckOptions {
    * GatewayAPI's own `+4512345678` usable in demos and tests.
    * @default 'possible'
    */
-  readonly check?: 'possible' | 'valid';
+  readonly check?: 'possible' | 'valid' | undefined;
 }
 
 /** Longer input is refused before any parsing: no real number with separators comes near it. */
@@ -55,6 +56,8 @@ export function checkAllowedRegions(regions: unknown): ReadonlySet<string> {
 }
 
 function parseChecked(input: unknown, given: PhoneNumberCheckOptions | undefined): { e164: string; parsed: PhoneNumber } {
+  // A misspelled name ({ chek: 'valid' }) would silently run the default check.
+  if (given === null || typeof given === 'object') checkOptionNames('passport-sms-otp: normalizePhoneNumber', given, ['check']);
   const options = given ?? {};
   const check: unknown = typeof options === 'object' ? options.check : options;
   if (typeof options !== 'object' || (check !== undefined && check !== 'possible' && check !== 'valid')) {

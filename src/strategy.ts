@@ -72,6 +72,9 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
     if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
     if (!(options.challenges instanceof OtpChallenges)) throw new TypeError('SmsOtpStrategy requires options.challenges (an OtpChallenges)');
     if (typeof options.loadUser !== 'function') throw new TypeError('SmsOtpStrategy requires a loadUser(id) function');
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name.length === 0 || options.name.length > 64)) {
+      throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: SmsOtpStrategy name must be a string of 1-64 characters (the name passport.authenticate() takes)');
+    }
     this.name = options.name ?? 'sms-otp';
     this.challenges = options.challenges;
     this.loadUser = options.loadUser;

@@ -247,4 +247,21 @@ describe('The standalone steps and guards refuse option names they do not take',
     expect(requireAuthenticated({ sessionKey: 'mfa', onDenied: undefined })).to.be.a('function');
     expect(startSmsOtp({ challenges, ...accessors, userProperty: 'passwordUser', sessionKey: undefined })).to.be.a('function');
   });
+  it('options that are no object are refused as such, not as unknown names "0", "1", …', () => {
+    const smsOtp = new SmsOtp({ store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: TEST_KEY, loadUser: () => ({ id: 'u' }), ...accessors });
+    expect(() => smsOtp.start('passwordUser' as never)).to.throw(SmsOtpError, /SmsOtp#start takes an options object \(\{ … \}\); got a string/);
+    expect(() => requireAuthenticated('/login' as never)).to.throw(SmsOtpError, /requireAuthenticated takes an options object/);
+    expect(() => smsOtp.requirePendingLogin([] as never)).to.throw(SmsOtpError, /got an array/);
+    expect(() => new MemoryOtpStore(5 as never)).to.throw(SmsOtpError, /options must be an object/);
+  });
+  it('onDenied that is no function, and a strategy name that is no name, fail at construction (not as a 500 at every request)', () => {
+    for (const bad of ['/login', 5, null]) {
+      expect(() => requireAuthenticated({ onDenied: bad } as never), String(bad)).to.throw(SmsOtpError, /onDenied must be a function/);
+      expect(() => requirePendingLogin({ onDenied: bad } as never), String(bad)).to.throw(SmsOtpError, /onDenied must be a function/);
+    }
+    for (const bad of [5, '', 'x'.repeat(65)]) {
+      expect(() => new SmsOtpStrategy({ challenges, loadUser: () => undefined, name: bad as never }), String(bad)).to.throw(SmsOtpError, /name must be a string of 1-64 characters/);
+    }
+    expect(new SmsOtpStrategy({ challenges, loadUser: () => undefined, name: 'otp' }).name).to.equal('otp');
+  });
 });

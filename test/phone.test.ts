@@ -116,6 +116,10 @@ describe('phone numbers', () => {
     // A phone number passed as the options by mistake is not repeated in the message.
     expect(() => normalizePhoneNumber('+4512345678', '+4587654321' as never)).to.throw(SmsOtpError, /got string$/);
     expect(() => normalizePhoneNumber('+4512345678', { check: '+4587654321' } as never)).to.throw(SmsOtpError, /got string$/);
+    // A misspelled name would silently run the default check; null is no options object.
+    expect(() => normalizePhoneNumber('+4512345678', { chek: 'valid' } as never)).to.throw(SmsOtpError, /unknown option "chek" \(did you mean check\?\)/);
+    expect(() => normalizePhoneNumber('+4512345678', null as never)).to.throw(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+    expect(normalizePhoneNumber('+4512345678', { check: undefined }).e164).to.equal('+4512345678');
   });
 
   it('allowedRegions: refuses, when OtpChallenges is built, a region code libphonenumber does not know (it would refuse every number)', () => {
