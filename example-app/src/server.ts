@@ -26,13 +26,33 @@ async function main(): Promise<void> {
     console.error(`cannot listen on ${config.host}:${config.port}: ${err.message}`);
     process.exit(1);
   });
-  const stop = (): void => {
-    server.close(() => { close().finally(() => process.exit(0)); });
-    setTimeout(() => process.exit(0), 3000).unref();
+  // A login in flight can take a while (the text's send times out after 10 s, each store call after
+  // 2 s): it is answered before the process ends, unless that takes over SHUTDOWN_GRACE_MS. A
+  // second signal ends the process at once.
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      console.error(`${signal} again: exiting without waiting for requests in flight`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`${signal}: shutting down, answering the requests in flight first (at most ${SHUTDOWN_GRACE_MS / 1000} s)`);
+    // Keep-alive connections close as soon as they are idle, so that they do not hold the server open.
+    const closeIdle = setInterval(() => server.closeIdleConnections(), 100);
+    server.close(() => {
+      clearInterval(closeIdle);
+      close().finally(() => process.exit(0));
+    });
+    setTimeout(() => {
+      console.error(`error: requests still in flight after ${SHUTDOWN_GRACE_MS / 1000} s; exiting without their answers`);
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS).unref();
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
+
+const SHUTDOWN_GRACE_MS = 20_000;
 
 main().catch((err: unknown) => {
   console.error(`The example app cannot start: ${err instanceof Error ? err.message : String(err)}`);

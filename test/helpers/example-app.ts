@@ -79,4 +79,17 @@ export class AppProcess {
     this.child = undefined;
     await stopChild(child);
   }
+
+  /** Sends `signal` and resolves with the exit code once the process has ended by itself. */
+  signalAndWait(signal: NodeJS.Signals): Promise<number | null> {
+    const child = this.child;
+    if (child === undefined) throw new Error('the app is not running');
+    return new Promise((resolve) => {
+      child.once('exit', (code) => {
+        this.child = undefined;
+        resolve(code);
+      });
+      child.kill(signal);
+    });
+  }
 }

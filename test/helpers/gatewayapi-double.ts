@@ -59,6 +59,8 @@ export class GatewayApiDouble {
   readonly secret: string;
   readonly maxSkewSeconds: number;
   scenario: GatewayApiScenario = 'ok';
+  /** How long the double waits before it answers each request (a slow provider). */
+  delayMs = 0;
   readonly received: ReceivedSms[] = [];
   readonly requests: RecordedRequest[] = [];
   readonly #nonces = new Set<string>();
@@ -106,6 +108,7 @@ export class GatewayApiDouble {
     this.requests.push(record);
     const raw = await readBody(req);
     if (this.scenario === 'hang') return; // the socket stays open until close()
+    if (this.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     const answer = (status: number, body: string): void => {
       record.status = status;
       res.writeHead(status, { 'content-type': 'application/json' }).end(body);
