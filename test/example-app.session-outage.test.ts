@@ -208,6 +208,8 @@ describe('Example app sessions during a Redis outage (example-app/src/sessions.t
     expect(log.entries.filter((e) => e.includes('\n')), 'one line per entry').to.deep.equal([]);
     // One line for the answer per request; the rest are the Redis client's and the session store's own lines.
     expect(log.entries.filter((e) => e.startsWith('error: POST /login -> 503'))).to.have.length(2);
+    // With what node-redis said, so an operator can tell a dropped connection from a timeout.
+    expect(log.entries.filter((e) => e.startsWith('error: POST /login -> 503')).every((e) => /STORE_UNAVAILABLE \(SmsOtpError: .*; cause: \w*Error: \S/.test(e)), log.entries.join('\n')).to.equal(true);
     expect(log.entries.filter((e) => e.startsWith('session store:')).length, 'the old session\'s DEL, once per request at most').to.be.at.most(2);
     expect(log.entries.filter((e) => e.includes('failed after its answer'))).to.deep.equal([]);
   });

@@ -158,7 +158,7 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const { status, body, headers } = describeError(err, infra);
-    const detail = `${body.error}${err instanceof Error ? ` (${err.name}: ${err.message})` : ''}`;
+    const detail = `${body.error}${err instanceof Error ? ` (${err.name}: ${err.message}${storeCause(err)})` : ''}`;
     // Answered already (e.g. express-session failing to save a page's session during an outage):
     // touching the headers now would throw and Express would reset the connection instead. The
     // log says what the client got.
@@ -180,6 +180,17 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
 }
 
 /** Turns any error into a status and a JSON body that never leaks internals; client mistakes are 4xx. */
+/**
+ * Why the code store failed, for the log: node-redis's own error ("The client is offline", a
+ * connection reset). Only for STORE_UNAVAILABLE: other causes (a custom sender's error) could hold
+ * a phone number.
+ */
+function storeCause(err: Error): string {
+  const cause = (err as { cause?: unknown }).cause;
+  if (!(err instanceof SmsOtpError) || err.code !== 'STORE_UNAVAILABLE' || !(cause instanceof Error)) return '';
+  return `; cause: ${cause.name}: ${cause.message.slice(0, 200)}`;
+}
+
 function describeError(err: unknown, infra: Infrastructure): { status: number; body: { error: string; message: string; retryAfterSeconds?: number }; headers: Record<string, string> } {
   if (err instanceof SmsOtpError) {
     const headers: Record<string, string> = err.retryAfterSeconds !== undefined ? { 'Retry-After': String(err.retryAfterSeconds) } : {};
