@@ -23,6 +23,8 @@ export interface SmsOtpEvents {
   'verify.succeeded': Subject & { challengeId: string; attempts: number };
   'verify.failed': Subject & { challengeId: string; reason: string; attempts?: number; consecutiveFailures?: number };
   'verify.locked': Subject & { challengeId: string; retryAfterSeconds: number };
+  /** A right code was consumed, but the login could not finish: `loadUser` found no user (`USER_NOT_FOUND`). */
+  'login.failed': Subject & { challengeId: string; reason: 'USER_NOT_FOUND' };
 }
 
 export type SmsOtpEventName = keyof SmsOtpEvents;
@@ -72,4 +74,4 @@ function listenerFailed(name: SmsOtpEventName, err: unknown): void {
   process.emitWarning(`passport-sms-otp: a "${name}" listener threw: ${err instanceof Error ? err.message : String(err)}`);
 }
 
-export const EVENT_NAMES: readonly SmsOtpEventName[] = ['challenge.issued', 'sms.sent', 'sms.failed', 'send.throttled', 'verify.succeeded', 'verify.failed', 'verify.locked'];
+export const EVENT_NAMES: readonly SmsOtpEventName[] = ['challenge.issued', 'sms.sent', 'sms.failed', 'send.throttled', 'verify.succeeded', 'verify.failed', 'verify.locked', 'login.failed'];

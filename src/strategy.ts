@@ -116,7 +116,11 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
     // keepSessionInfo Passport would otherwise carry it into the full session.
     clearPending(req, this.sessionKey);
     const user = await this.loadUser(pending.userId);
-    if (user === null || user === undefined || (user as unknown) === false) return { kind: 'fail', error: smsOtpFailure('USER_NOT_FOUND') };
+    if (user === null || user === undefined || (user as unknown) === false) {
+      // verify.succeeded said the code was right: the audit log must also say that no login followed.
+      this.challenges.events.emit('login.failed', { userId: pending.userId, challengeId: pending.challengeId, reason: 'USER_NOT_FOUND' });
+      return { kind: 'fail', error: smsOtpFailure('USER_NOT_FOUND') };
+    }
     return { kind: 'success', user };
   }
 

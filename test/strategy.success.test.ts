@@ -15,7 +15,9 @@ describe('SmsOtpStrategy: success', () => {
     const strategy = new SmsOtpStrategy({ challenges, loadUser: options.loadUser ?? ((id: string) => (id === 'u1' ? user : null)) });
     const { challengeId, expiresAtMs } = await challenges.start({ userId: 'u1', phoneNumber: '+4512345678' });
     const req = fakeRequest({ code: codeIn(sender.lastTo('+4512345678')?.text) }, { smsOtp: { userId: 'u1', challengeId, startedAtMs: Date.now(), expiresAtMs } });
-    return { strategy, req };
+    const events: Array<{ type: string; reason?: string; challengeId?: string }> = [];
+    challenges.events.onAny((e) => { events.push(e); });
+    return { strategy, req, events, challengeId };
   }
 
   it('is named sms-otp', () => {
@@ -36,10 +38,13 @@ describe('SmsOtpStrategy: success', () => {
   });
 
   it('fails with USER_NOT_FOUND when the user is gone', async () => {
-    const { strategy, req } = await started({ loadUser: () => undefined });
+    const { strategy, req, events, challengeId } = await started({ loadUser: () => undefined });
     const outcome = await runStrategy(strategy, req);
     expect(outcome).to.deep.include({ kind: 'fail', status: 401 });
     expect((outcome as { challenge: { code: string } }).challenge.code).to.equal('USER_NOT_FOUND');
+    // The code was right (verify.succeeded); the audit log also says that no login followed.
+    expect(events.map((e) => [e.type, e.reason])).to.deep.equal([['verify.succeeded', undefined], ['login.failed', 'USER_NOT_FOUND']]);
+    expect(events[1]).to.include({ userId: 'u1', challengeId });
   });
 
   it('refuses to be built without challenges or loadUser', () => {
