@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import http from 'node:http';
 import net from 'node:net';
+import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
 import { newestCode, startExampleApp } from './helpers/example-app.js';
 import { ThrowawayRedis } from './helpers/redis.js';
@@ -187,6 +188,22 @@ describe('Example app sessions during a Redis outage (example-app/src/sessions.t
     const keys = await handle.infra.redis?.client.keys('example-app:sess:*') ?? [];
     const stored = await Promise.all(keys.map((k) => handle?.infra.redis?.client.get(k)));
     expect(stored.filter((v) => v?.includes('"passport":{"user"')), 'the late write was deleted after it').to.deep.equal([]);
+  });
+
+  it('a Redis that hangs: a sign-in page answers 503 instead of a 200 form whose CSRF token was never stored (its post could only fail)', async () => {
+    redis = await ThrowawayRedis.start();
+    handle = await startExampleApp(env(redis.url));
+    const browser = { Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+    const before = await request(handle.app).get('/login').set(browser);
+    expect(before.status).to.equal(200);
+    redis.pause();
+    const page = await request(handle.app).get('/login').set(browser).timeout(8000);
+    expect(page.status).to.equal(503);
+    expect(page.headers['content-type']).to.match(/^text\/html/);
+    expect(page.text).to.include('The session store is unavailable').and.not.include('name="_csrf"');
+    redis.resume();
+    const after = await request(handle.app).get('/login').set(browser);
+    expect([after.status, after.text.includes('name="_csrf"')]).to.deep.equal([200, true]);
   });
 
   it('a Redis that is down: each failed password step is one 503 JSON answer on a connection that stays usable, and no stack trace is logged', async () => {

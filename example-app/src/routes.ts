@@ -65,7 +65,33 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csrf }: RouteDeps): void {
   const digits = smsOtp.challenges.numbers.digits;
   const limit = (name: string) => perIpLimit(infra.redis, config.rateLimitPerIpPerMin, name, answerLimited);
-  const token = (req: Request): string => csrf.generateToken(req);
+  /** The session's CSRF token for a form; the first one a session gets is marked, see sendPage. */
+  const token = (req: Request): string => {
+    const minted = (req.session as unknown as { csrfToken?: unknown }).csrfToken === undefined;
+    const value = csrf.generateToken(req);
+    if (minted) mintedToken.add(req);
+    return value;
+  };
+  const mintedToken = new WeakSet<Request>();
+  /**
+   * Sends an HTML page. A page that has just given its session a CSRF token saves the session
+   * before it is sent: otherwise a session store that fails or hangs (its write comes after the
+   * answer) leaves a 200 form whose post can only fail ("form expired"); now it is a 503 page.
+   */
+  const sendPage = (req: Request, res: Response, html: string, status = 200): void => {
+    if (!mintedToken.has(req)) {
+      res.status(status).send(html);
+      return;
+    }
+    req.session.save((err: unknown) => {
+      if (err) {
+        // The same answer as any session store failure (the app's error handler).
+        req.next?.(err);
+        return;
+      }
+      res.status(status).send(html);
+    });
+  };
   const protect = csrf.csrfSynchronisedProtection;
   const forgetUnreadable = encryptionKeyIsPerStart(config);
 
@@ -82,7 +108,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
       setFlash(req, message);
       return res.redirect(303, '/login');
     }
-    return res.status(httpStatus).send(codePage(token(req), digits, message));
+    return sendPage(req, res, codePage(token(req), digits, message), httpStatus);
   };
 
   /**
@@ -107,14 +133,14 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
 
   app.get('/login', (req, res) => {
     if (wantsJson(req)) return res.json({ status: req.isAuthenticated() ? 'authenticated' : 'anonymous' });
-    return res.send(loginPage(token(req), takeFlash(req)));
+    return sendPage(req, res, loginPage(token(req), takeFlash(req)));
   });
 
   const refuseLogin = (req: Request, res: Response, missing: boolean) => {
     const message = missing ? 'Enter a username and a password.' : 'Wrong username or password.';
     if (wantsJson(req)) return res.status(missing ? 400 : 401).json({ error: missing ? 'invalid_request' : 'invalid_credentials', message });
     const username = bodyField(req, 'username');
-    return res.status(missing ? 400 : 401).send(loginPage(token(req), message, typeof username === 'string' ? username.slice(0, 256) : ''));
+    return sendPage(req, res, loginPage(token(req), message, typeof username === 'string' ? username.slice(0, 256) : ''), missing ? 400 : 401);
   };
 
   // In production the session cookie is secure-only: a login over plain HTTP (no TLS proxy, or one
@@ -148,7 +174,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
 
   app.get('/login/otp', pendingOnly, (req, res) => {
     if (wantsJson(req)) return res.json({ status: 'otp_required', digits });
-    return res.send(codePage(token(req), digits, undefined, req.query.sent === '1' ? 'A new code is on its way.' : undefined));
+    return sendPage(req, res, codePage(token(req), digits, undefined, req.query.sent === '1' ? 'A new code is on its way.' : undefined));
   });
 
   app.post('/login/otp', ...limit('otp'), protect, (req: Request, res: Response, next: NextFunction) => {
@@ -175,7 +201,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     }
     if (err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.retryAfterSeconds));
     const wait = err.retryAfterSeconds !== undefined ? ` Try again in ${err.retryAfterSeconds} s.` : '';
-    return res.status(err.status).send(codePage(token(req), digits, `${err.message}${wait}`));
+    return sendPage(req, res, codePage(token(req), digits, `${err.message}${wait}`), err.status);
   });
 
   app.get('/account', smsOtp.requireAuthenticated({
@@ -183,7 +209,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   }), (req, res) => {
     const user = req.user as User;
     if (wantsJson(req)) return res.json({ username: user.username });
-    return res.send(accountPage(token(req), user.username));
+    return sendPage(req, res, accountPage(token(req), user.username));
   });
 
   app.post('/logout', ...limit('logout'), protect, (req: Request, res: Response, next: NextFunction) => {
