@@ -548,6 +548,19 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       expect(touches(store)).to.equal(1);
     });
 
+    it('a store ttl that depends on the session (connect-redis\'s ttl as a function, as the app sets it) caps the skip at a tenth of that session\'s', async () => {
+      const lifetimes: unknown[] = [];
+      const withTtl = Object.assign(new RecordingStore(), { ttl: (data: unknown) => { lifetimes.push(data); return 1; } });
+      const { store, agent } = await visited({ touchAfterSeconds: 60 }, {}, [], withTtl);
+      await agent.post('/look');
+      expect(touches(store)).to.equal(0);
+      await sleep(150);
+      await agent.post('/look');
+      expect(touches(store)).to.equal(1);
+      expect(lifetimes.length, 'asked with the session').to.be.above(0);
+      expect(lifetimes[0]).to.have.property('cookie');
+    });
+
     it('remembers at most maxRemembered sessions; the others are touched as usual', async () => {
       const store = new RecordingStore();
       const app = appWith(store, [], { maxRemembered: 1 });

@@ -131,7 +131,13 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   app.get('/', (req, res) => res.redirect(req.isAuthenticated() ? '/account' : '/login'));
   app.get('/favicon.ico', (_req, res) => res.status(204).end());
 
-  app.get('/login', (req, res) => {
+  // A browser's first look at the sign-in page stores a session (its form's CSRF token) that anyone
+  // can make, so those count in the per-IP limit; a JSON client or a session that has its token already does not.
+  const newSessionLimit = limit('login-page').map((limiter): RequestHandler => (req, res, next) => {
+    const hasToken = (req.session as unknown as { csrfToken?: unknown } | undefined)?.csrfToken !== undefined;
+    return wantsJson(req) || hasToken ? next() : limiter(req, res, next);
+  });
+  app.get('/login', ...newSessionLimit, (req, res) => {
     if (wantsJson(req)) return res.json({ status: req.isAuthenticated() ? 'authenticated' : 'anonymous' });
     return sendPage(req, res, loginPage(token(req), takeFlash(req)));
   });

@@ -1,9 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type session from 'express-session';
+import { DEFAULT_SESSION_KEY } from 'passport-sms-otp';
 
 // Two costs of express-session that every login pays, taken off the code step's hot path. Both
 // keep express-session's behaviour as it is seen from outside: the same ids, the same stored data.
+
+/** How long Redis keeps a session that holds a login (full, or pending at the code step): a day, connect-redis's default. */
+export const LOGIN_SESSION_TTL_SECONDS = 86_400;
+/**
+ * How long Redis keeps any other session: one that holds only a form's CSRF token (and perhaps a
+ * flash message). Anyone can make one by loading the sign-in page, so they must not stay a day.
+ * A sign-in form left open longer answers "The form expired; reload the page and try again."
+ */
+export const ANONYMOUS_SESSION_TTL_SECONDS = 1800;
+
+/** connect-redis's `ttl`: a day for a session that holds a login, half an hour for one that does not. */
+export function sessionTtlSeconds(data: session.SessionData, pendingKey = DEFAULT_SESSION_KEY): number {
+  const fields = data as unknown as Record<string, unknown> & { passport?: { user?: unknown } };
+  const holdsLogin = fields.passport?.user !== undefined || fields[pendingKey] !== undefined;
+  return holdsLogin ? LOGIN_SESSION_TTL_SECONDS : ANONYMOUS_SESSION_TTL_SECONDS;
+}
 
 /** As express-session's default generator (uid-safe): 24 random bytes, 32 base64url characters. */
 const ID_BYTES = 24;
@@ -100,7 +117,7 @@ export interface FewerLoginWritesOptions {
   /**
    * A touch (express-session's "still in use": connect-redis sends `EXPIRE`) is skipped when this
    * process wrote or touched the same session less than this many seconds ago (or a tenth of the
-   * cookie's `maxAge`, or of the store's `ttl` when it is a number of seconds as in connect-redis,
+   * cookie's `maxAge`, or of the store's `ttl` (connect-redis's: seconds, or a function of the session),
    * if that is shorter). A session may then expire up to this long before its last request plus
    * its lifetime. 0 touches every time.
    * @default 60
@@ -239,7 +256,7 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
   store.get = (sid, callback) => get(sid, within(timeoutMs, 'get', callback));
   store.destroy = (sid, callback) => destroy(sid, callback ?? (() => undefined));
   // A store whose sessions live a fixed number of seconds (connect-redis's `ttl`, a day by
-  // default): never skip more than a tenth of that either.
+  // default): never skip more than a tenth of that either (a ttl per session: see touch).
   const storeTtl = (store as { ttl?: unknown }).ttl;
   const windowMs = Math.min(touchAfterSeconds * 1000, typeof storeTtl === 'number' && storeTtl > 0 ? storeTtl * 100 : Infinity);
   const recent = windowMs > 0 && maxRemembered > 0 ? new RecentExpiries(windowMs, maxRemembered) : undefined;
@@ -326,9 +343,11 @@ export function fewerLoginWrites<S extends session.Store>(store: S, options: Few
       const now = monotonicMs();
       if (ended?.fresh(sid, now)) return callback?.();
       // Answered at once, so express-session sends the whole answer in one write, too.
-      // A cookie with a maxAge sets the session's lifetime: never skip more than a tenth of it.
+      // A cookie with a maxAge, or a store ttl that depends on the session (connect-redis's `ttl` as
+      // a function), sets the session's lifetime: never skip more than a tenth of it.
       const maxAge = (data as { cookie?: { originalMaxAge?: unknown } } | undefined)?.cookie?.originalMaxAge;
-      if (recent?.fresh(sid, now, typeof maxAge === 'number' ? maxAge : undefined)) return callback?.();
+      const lifetimeMs = typeof maxAge === 'number' ? maxAge : typeof storeTtl === 'function' ? Number(storeTtl(data)) * 1000 : undefined;
+      if (recent?.fresh(sid, now, lifetimeMs !== undefined && Number.isFinite(lifetimeMs) && lifetimeMs > 0 ? lifetimeMs : undefined)) return callback?.();
       touch(sid, data, within(timeoutMs, 'touch', (err?: unknown) => {
         if (!err) recent?.note(sid, now);
         callback?.(err ? toReport(data, err, 'the session\'s expiry was not pushed back') : undefined);
