@@ -53,6 +53,9 @@ export class SecretSealer {
   /** What a sealed secret names its key by: the key's fingerprint, after the app's id if it gave one. */
   private readonly currentId: string;
   private readonly currentKey: Buffer;
+  private readonly currentFingerprint: string;
+  /** Every configured key once, for a secret sealed under an id alone that no configured id names. */
+  private readonly distinctKeys: readonly Buffer[];
   /** One MAC key per key, current first, derived so that no key serves two purposes. */
   private readonly codeKeys: ReadonlyArray<readonly [id: string, key: Buffer]>;
   private readonly phoneHashKey: Buffer;
@@ -85,6 +88,8 @@ export class SecretSealer {
     const firstFingerprint = fingerprint(first[1]);
     this.currentId = first[0] === firstFingerprint ? firstFingerprint : `${first[0]}:${firstFingerprint}`;
     this.currentKey = first[1];
+    this.currentFingerprint = firstFingerprint;
+    this.distinctKeys = [...new Set(list.map(([, key]) => key.toString('hex')))].map((hex) => Buffer.from(hex, 'hex'));
     // Code MACs name their key by fingerprint, whatever id the app gives it, for the same reason.
     this.codeKeys = list.map(([, key]) => [fingerprint(key), derive('passport-sms-otp code key', key)] as const);
     this.phoneHashKey = derive('passport-sms-otp phone key', first[1]);
@@ -143,8 +148,11 @@ export class SecretSealer {
    */
   isStale(sealed: string): boolean {
     if (typeof sealed !== 'string') return false;
-    const key = this.keyOf(sealed.split('.')[1]);
-    return key === undefined || !key.equals(this.currentKey);
+    const field = sealed.split('.')[1];
+    if (field === undefined) return false;
+    // A secret sealed under an id alone (before fingerprints were stored) is re-sealed once, so
+    // it no longer depends on what the key is called.
+    return field.slice(field.lastIndexOf(':') + 1) !== this.currentFingerprint;
   }
 
   /** The configured key a sealed secret's key field names: by fingerprint first, else by the id alone (secrets sealed before fingerprints were stored). */
@@ -160,17 +168,25 @@ export class SecretSealer {
     const parts = typeof sealed === 'string' ? sealed.split('.') : [];
     const [version, keyId, iv, ciphertext, tag] = parts;
     const key = this.keyOf(keyId);
-    if (parts.length !== 5 || version !== VERSION || key === undefined || iv === undefined || ciphertext === undefined || tag === undefined) {
+    // A secret sealed under an id alone, before fingerprints were stored beside ids, whose key has
+    // been renamed since: each configured key is tried (AES-GCM refuses every key but its own).
+    const legacy = key === undefined && keyId !== undefined && !keyId.includes(':');
+    if (parts.length !== 5 || version !== VERSION || (key === undefined && !legacy) || iv === undefined || ciphertext === undefined || tag === undefined) {
       throw new SmsOtpError('SECRET_UNREADABLE', `The stored one-time-code secret cannot be decrypted: ${key === undefined ? 'its key id is not among the configured keys' : 'it is malformed'}`);
     }
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
-      decipher.setAAD(aad(userId));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
-      return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
-    } catch (cause) {
-      throw new SmsOtpError('SECRET_UNREADABLE', undefined, { cause });
+    let cause: unknown;
+    for (const candidate of key !== undefined ? [key] : this.distinctKeys) {
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', candidate, Buffer.from(iv, 'base64url'));
+        decipher.setAAD(aad(userId));
+        decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+        return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
+      } catch (err) {
+        cause = err;
+      }
     }
+    if (key === undefined) throw new SmsOtpError('SECRET_UNREADABLE', 'The stored one-time-code secret cannot be decrypted: its key id is not among the configured keys, and no configured key opens it', { cause });
+    throw new SmsOtpError('SECRET_UNREADABLE', undefined, { cause });
   }
 }
 

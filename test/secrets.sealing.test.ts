@@ -94,13 +94,21 @@ describe('Secrets: AES-256-GCM sealing with key ids', () => {
     }
   });
 
-  it('opens secrets sealed under an id alone (before fingerprints were stored beside it)', () => {
+  it('opens secrets sealed under an id alone (before fingerprints were stored beside it), under that id or renamed, and re-seals them once', () => {
     const key = randomBytes(32);
     const sealer = new SecretSealer([{ id: 'old', key }]);
     const parts = sealer.seal('alice', secret).split('.');
     parts[1] = 'old';
-    expect(sealer.open('alice', parts.join('.')).equals(secret)).to.equal(true);
-    expect(sealer.isStale(parts.join('.'))).to.equal(false);
+    const legacy = parts.join('.');
+    expect(sealer.open('alice', legacy).equals(secret)).to.equal(true);
+    // Renamed since: every configured key is tried, and only the right one opens it.
+    const renamed = new SecretSealer([{ id: 'other', key: randomBytes(32) }, { id: 'primary', key }]);
+    expect(renamed.open('alice', legacy).equals(secret)).to.equal(true);
+    expect(() => new SecretSealer([{ id: 'primary', key: randomBytes(32) }]).open('alice', legacy)).to.throw(SmsOtpError, /no configured key opens it/);
+    expect(() => renamed.open('bob', legacy), 'another user\'s secret').to.throw(SmsOtpError).with.property('code', 'SECRET_UNREADABLE');
+    // Stale until re-sealed with the fingerprint; then no longer.
+    expect(sealer.isStale(legacy)).to.equal(true);
+    expect(sealer.isStale(sealer.seal('alice', secret))).to.equal(false);
   });
 
   it('reads keys as bytes, 64 hex characters or base64, and nothing else', () => {
