@@ -93,9 +93,12 @@ export class CodeDelivery {
       throw err;
     }
     if (!reserved.ok) {
-      await this.refund({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId });
+      const refunded = await this.refund({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId });
       const retryAfterSeconds = seconds(reserved.retryAfterMs);
       events.emit('send.throttled', { userId: ref.userId, phone: redactPhoneNumber(ref.phoneNumber), kind: ref.kind, reason: 'phone_budget', retryAfterSeconds });
+      // SEND_THROTTLED promises the code in hand still works: with the user's step not given back it
+      // may not (the unsent code replaced it), and the store is what failed.
+      if (!refunded) throw new SmsOtpError('STORE_UNAVAILABLE', 'The one-time-code store failed while giving back a send the number\'s budget refused');
       throw new SmsOtpError('SEND_THROTTLED', undefined, { retryAfterSeconds });
     }
     return { sendId, phoneKey, result };
@@ -161,8 +164,9 @@ export class CodeDelivery {
    * Gives back what a send that surely did not go out took: its code, its sends, the user's budget
    * and cooldown (`cancelSend`), and with `phoneKey` the number's budget. The failure that led here is
    * often a Redis blip (a dropped connection that node-redis is re-opening, where every command fails
-   * at once), so a failed call is tried again twice, 100 ms and then 400 ms later; a call that took
-   * over a second (a Redis that hangs) is not. True when everything was given back.
+   * at once), so a failed call is tried again twice, 100 ms and then 400 ms later, but not once a
+   * second has passed since its first try (a Redis that hangs). Both store calls are idempotent
+   * (a send id and a counter name what they give back). True when everything was given back.
    */
   private async refund(send: { userId: string; challengeId: string; counter: number; sendId: string; phoneKey?: string }): Promise<boolean> {
     const { store } = this.parts;
@@ -176,16 +180,19 @@ export class CodeDelivery {
 const REFUND_RETRY_DELAYS_MS = [100, 400];
 const REFUND_GIVE_UP_AFTER_MS = 1000;
 
-/** Runs `call`, again after each of the delays while it fails fast; true once it succeeds. */
+/**
+ * Runs `call`, again after each of the delays while it fails, unless a second has passed since the
+ * first try (a Redis that hangs, whatever the store's timeout); true once it succeeds.
+ */
 async function retried(call: () => Promise<unknown>): Promise<boolean> {
+  const firstTryAt = performance.now();
   for (let i = 0; ; i++) {
-    const startedAt = performance.now();
     try {
       await call();
       return true;
     } catch {
       const delay = REFUND_RETRY_DELAYS_MS[i];
-      if (delay === undefined || performance.now() - startedAt > REFUND_GIVE_UP_AFTER_MS) return false;
+      if (delay === undefined || performance.now() - firstTryAt > REFUND_GIVE_UP_AFTER_MS) return false;
       await new Promise((resolve) => setTimeout(resolve, delay));
     }
   }

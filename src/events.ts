@@ -23,8 +23,12 @@ export interface SmsOtpEvents {
   'verify.succeeded': Subject & { challengeId: string; attempts: number };
   'verify.failed': Subject & { challengeId: string; reason: string; attempts?: number; consecutiveFailures?: number };
   'verify.locked': Subject & { challengeId: string; retryAfterSeconds: number };
-  /** A right code was consumed, but the login could not finish: `loadUser` found no user (`USER_NOT_FOUND`). */
-  'login.failed': Subject & { challengeId: string; reason: 'USER_NOT_FOUND' };
+  /**
+   * A right code was consumed, but the strategy could not hand on a user: `loadUser` found none
+   * (`USER_NOT_FOUND`) or threw (`USER_LOOKUP_FAILED`). A failure after that (in `req.logIn`, the
+   * session store) is the app's to log.
+   */
+  'login.failed': Subject & { challengeId: string; reason: 'USER_NOT_FOUND' | 'USER_LOOKUP_FAILED' };
 }
 
 export type SmsOtpEventName = keyof SmsOtpEvents;
@@ -74,4 +78,4 @@ function listenerFailed(name: SmsOtpEventName, err: unknown): void {
   process.emitWarning(`passport-sms-otp: a "${name}" listener threw: ${err instanceof Error ? err.message : String(err)}`);
 }
 
-export const EVENT_NAMES: readonly SmsOtpEventName[] = ['challenge.issued', 'sms.sent', 'sms.failed', 'send.throttled', 'verify.succeeded', 'verify.failed', 'verify.locked', 'login.failed'];
+export const EVENT_NAMES: readonly SmsOtpEventName[] = Object.freeze(['challenge.issued', 'sms.sent', 'sms.failed', 'send.throttled', 'verify.succeeded', 'verify.failed', 'verify.locked', 'login.failed']);

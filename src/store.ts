@@ -40,12 +40,13 @@ export interface OtpStore {
    * code, give the send, the budget and the cooldown back, and, if a resend had replaced a live,
    * armed code of the same challenge, make that code live again until its own expiry. The send's
    * slot of the user's budget is given back even when its code is gone (expired, or replaced by a
-   * newer send, whose code and cooldown stay as they are).
+   * newer send, whose code and cooldown stay as they are). It may be called again for the same
+   * send after a failure (a Redis blip): a repeat changes nothing.
    */
   cancelSend(input: CodeRef & { sendId: string }): Promise<void>;
   /** Takes one send from a phone number's rolling budget, unless it is spent. */
   reservePhoneSend(input: PhoneSendInput): Promise<BudgetResult>;
-  /** Gives a reserved phone send back (the send did not happen). */
+  /** Gives a reserved phone send back (the send did not happen). Like `cancelSend`, it may be called again for the same send after a failure: a repeat changes nothing. */
   releasePhoneSend(input: { phoneKey: string; sendId: string }): Promise<void>;
   /** Deletes everything kept for a user: secret, counter, challenge, code, failures, sends. */
   deleteUser(userId: string): Promise<void>;

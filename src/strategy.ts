@@ -115,10 +115,17 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
     // The code is spent. Remove the pending record before success(): with
     // keepSessionInfo Passport would otherwise carry it into the full session.
     clearPending(req, this.sessionKey);
-    const user = await this.loadUser(pending.userId);
+    // verify.succeeded said the code was right: if no user comes of it, the audit log says so too.
+    const loginFailed = (reason: 'USER_NOT_FOUND' | 'USER_LOOKUP_FAILED') => this.challenges.events.emit('login.failed', { userId: pending.userId, challengeId: pending.challengeId, reason });
+    let user: User | null | undefined;
+    try {
+      user = await this.loadUser(pending.userId);
+    } catch (err) {
+      loginFailed('USER_LOOKUP_FAILED');
+      throw err;
+    }
     if (user === null || user === undefined || (user as unknown) === false) {
-      // verify.succeeded said the code was right: the audit log must also say that no login followed.
-      this.challenges.events.emit('login.failed', { userId: pending.userId, challengeId: pending.challengeId, reason: 'USER_NOT_FOUND' });
+      loginFailed('USER_NOT_FOUND');
       return { kind: 'fail', error: smsOtpFailure('USER_NOT_FOUND') };
     }
     return { kind: 'success', user };

@@ -135,6 +135,20 @@ describe('OtpChallenges: when a send fails', () => {
       expect(result.ok, 'the code the user holds').to.equal(true);
     });
 
+    it('the number\'s budget refuses a resend and giving the step back fails: STORE_UNAVAILABLE, not a SEND_THROTTLED that promises the old code still works', async () => {
+      const store = blippingStore(new MemoryOtpStore());
+      const sender = new FlakySender();
+      const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0, maxSendsPerPhoneNumber: 1 });
+      const { challengeId } = await challenges.start({ userId: 'u', phoneNumber: PHONE });
+      // The first try and both retries.
+      store.failNext('cancelSend', 3);
+      const err = await challenges.resend({ userId: 'u', challengeId, phoneNumber: PHONE }).catch((e: unknown) => e);
+      expect(err).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
+      // With the give-back working, the same refusal is SEND_THROTTLED and the code in hand still works.
+      const again = await challenges.resend({ userId: 'u', challengeId, phoneNumber: PHONE }).catch((e: unknown) => e);
+      expect(again).to.be.instanceOf(SmsOtpError).with.property('code', 'SEND_THROTTLED');
+    });
+
     it('a store that keeps failing: the event says the send stayed counted', async () => {
       const { store, challenges, failed } = rig();
       const { challengeId } = await challenges.start({ userId: 'u', phoneNumber: PHONE });

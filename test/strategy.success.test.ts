@@ -47,6 +47,13 @@ describe('SmsOtpStrategy: success', () => {
     expect(events[1]).to.include({ userId: 'u1', challengeId });
   });
 
+  it('a loadUser that throws: error() with its error, and login.failed (USER_LOOKUP_FAILED) after verify.succeeded', async () => {
+    const { strategy, req, events } = await started({ loadUser: async () => { throw new Error('users db down'); } });
+    const outcome = await runStrategy(strategy, req);
+    expect(outcome).to.have.property('kind', 'error');
+    expect(events.map((e) => [e.type, e.reason])).to.deep.equal([['verify.succeeded', undefined], ['login.failed', 'USER_LOOKUP_FAILED']]);
+  });
+
   it('refuses to be built without challenges or loadUser', () => {
     expect(() => new SmsOtpStrategy({} as never)).to.throw(TypeError, /challenges/);
     const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: TEST_KEY });
