@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { ConfigError, loadConfig } from '../example-app/src/config.js';
+import { ConfigError, loadConfig, startupWarnings } from '../example-app/src/config.js';
+import { createInfrastructure } from '../example-app/src/infra.js';
 
 describe('Example app: configuration from the environment', () => {
   it('runs with nothing set: memory, dev outbox, random secrets it warns about', () => {
@@ -42,6 +43,9 @@ describe('Example app: configuration from the environment', () => {
     [{ REDIS_URL: 'localhost:6379' }, /REDIS_URL must start with redis:\/\//],
     [{ REDIS_URL: 'redis://[bad' }, /REDIS_URL is not a valid URL/],
     [{ REDIS_URL: 'redis://' }, /REDIS_URL must name a host/],
+    [{ REDIS_URL: 'redis://127.0.0.1:6379/abc' }, /REDIS_URL may end only with a database number/],
+    [{ REDIS_URL: 'redis://127.0.0.1:6379/1/2' }, /REDIS_URL may end only with a database number/],
+    [{ REDIS_URL: 'redis://:%ZZpw@127.0.0.1:6379' }, /REDIS_URL has a malformed %-escape/],
     [{ GATEWAYAPI_KEY: 'k' }, /GATEWAYAPI_KEY and GATEWAYAPI_SECRET go together/],
     [{ SESSION_SECRET: 'short' }, /SESSION_SECRET must be at least 32 characters/],
   ];
@@ -50,6 +54,25 @@ describe('Example app: configuration from the environment', () => {
       expect(() => loadConfig(env)).to.throw(ConfigError, message);
     });
   }
+
+  it('a GatewayAPI setting the sender refuses is named by its variable', async () => {
+    for (const [env, message] of [
+      [{ GATEWAYAPI_TOKEN: 't', GATEWAYAPI_BASE_URL: 'not a url' }, /^GATEWAYAPI_BASE_URL: baseUrl must be an absolute URL/],
+      [{ GATEWAYAPI_TOKEN: 't', SMS_SENDER: 'Bad<>Name!!' }, /^SMS_SENDER: sender must be/],
+      [{ GATEWAYAPI_TOKEN: 'tøken' }, /^GATEWAYAPI_TOKEN: token must be/],
+    ] as const) {
+      const err = await createInfrastructure(loadConfig(env)).then(() => undefined, (e: unknown) => e);
+      expect(err, JSON.stringify(env)).to.be.instanceOf(Error).with.property('message').that.matches(message);
+      expect((err as Error).message).to.not.include('tøken');
+    }
+  });
+
+  it('warns when GatewayAPI settings are given without credentials (texts then go to the dev outbox)', () => {
+    const env = { GATEWAYAPI_BASE_URL: 'https://gatewayapi.eu', SMS_SENDER: 'MyApp' };
+    expect(startupWarnings(loadConfig(env), env)[0]).to.equal('warning: GATEWAYAPI_BASE_URL and SMS_SENDER are set, but without GATEWAYAPI_TOKEN (or GATEWAYAPI_KEY and GATEWAYAPI_SECRET) texts go to the dev outbox');
+    const configured = { ...env, GATEWAYAPI_TOKEN: 't' };
+    expect(startupWarnings(loadConfig(configured), configured).join('\n')).to.not.include('dev outbox');
+  });
 
   it('never echoes a secret in its messages', () => {
     expect(() => loadConfig({ OTP_ENCRYPTION_KEY: 'my-secret-value' })).to.throw(ConfigError).with.property('message').that.does.not.include('my-secret-value');

@@ -70,6 +70,13 @@ function redisUrlProblem(url: string): string | undefined {
     return 'is not a valid URL (redis://[user:password@]host:port[/database])';
   }
   if (parsed.hostname === '') return 'must name a host (redis://host:port)';
+  if (parsed.pathname !== '' && parsed.pathname !== '/' && !/^\/\d+$/.test(parsed.pathname)) return 'may end only with a database number (redis://host:port/0)';
+  try {
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+  } catch {
+    return 'has a malformed %-escape in its user name or password';
+  }
   return undefined;
 }
 
@@ -176,16 +183,21 @@ export function encryptionKeyIsPerStart(config: Pick<AppConfig, 'production' | '
   return !config.production && config.generated.includes('OTP_ENCRYPTION_KEY');
 }
 
-/** The start-up warnings, one line each, about what was made up because it was missing. */
-export function startupWarnings(config: Pick<AppConfig, 'generated' | 'redisUrl' | 'redisClusterNodes'>): string[] {
+/**
+ * The start-up warnings, one line each, about what was made up because it was missing, and about
+ * GatewayAPI settings given without credentials (so the dev outbox is used: a misspelled token variable?).
+ */
+export function startupWarnings(config: Pick<AppConfig, 'generated' | 'redisUrl' | 'redisClusterNodes'> & Partial<Pick<AppConfig, 'gatewayApi'>>, env: NodeJS.ProcessEnv = {}): string[] {
   const redisMode = config.redisUrl !== undefined || config.redisClusterNodes !== undefined;
-  return config.generated.map((name) => {
+  const unused = config.gatewayApi === undefined ? ['GATEWAYAPI_BASE_URL', 'SMS_SENDER'].filter((name) => env[name]) : [];
+  const senderLines = unused.length === 0 ? [] : [`warning: ${unused.join(' and ')} ${unused.length === 1 ? 'is' : 'are'} set, but without GATEWAYAPI_TOKEN (or GATEWAYAPI_KEY and GATEWAYAPI_SECRET) texts go to the dev outbox`];
+  return [...senderLines, ...config.generated.map((name) => {
     const line = `warning: ${name} is not set; using a random one for this run (sessions and codes will not survive a restart)`;
     // The users' secrets do (they never expire in Redis), sealed under a key no later run has.
     return name === 'OTP_ENCRYPTION_KEY' && redisMode
       ? `${line}; in Redis mode, codes' secrets from earlier runs cannot be read and are forgotten at the user's next login`
       : line;
-  });
+  })];
 }
 
 /**

@@ -106,6 +106,21 @@ async function connectCluster(rootNodes: string[], timeoutMs = 5000): Promise<Re
   };
 }
 
+/** The sender's option names as the app's environment calls them. */
+const GATEWAYAPI_VARS: Readonly<Record<string, string>> = { baseUrl: 'GATEWAYAPI_BASE_URL', sender: 'SMS_SENDER', token: 'GATEWAYAPI_TOKEN', key: 'GATEWAYAPI_KEY', secret: 'GATEWAYAPI_SECRET' };
+
+/** Builds the GatewayAPI sender; a setting it refuses is named by its environment variable. */
+function gatewayApiSender(build: () => GatewayApiSender): GatewayApiSender {
+  try {
+    return build();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const option = /^GatewayApiSender: (\w+)/.exec(message)?.[1];
+    const variable = option === undefined ? undefined : GATEWAYAPI_VARS[option];
+    throw variable === undefined ? err : new Error(`${variable}: ${message.slice('GatewayApiSender: '.length)}`, { cause: err });
+  }
+}
+
 export async function createInfrastructure(config: AppConfig): Promise<Infrastructure> {
   const redis = config.redisUrl !== undefined ? await connectRedis(config.redisUrl)
     : config.redisClusterNodes !== undefined ? await connectCluster(config.redisClusterNodes)
@@ -122,7 +137,8 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
   let senderKind: Infrastructure['senderKind'];
   const message = { webOtpHost: config.webOtpHost };
   if (config.gatewayApi !== undefined) {
-    sender = new GatewayApiSender({ ...config.gatewayApi, sender: config.smsSender, ...message });
+    const gatewayApi = config.gatewayApi;
+    sender = gatewayApiSender(() => new GatewayApiSender({ ...gatewayApi, sender: config.smsSender, ...message }));
     senderKind = 'token' in config.gatewayApi ? 'gatewayapi (token)' : 'gatewayapi (oauth 1.0a)';
   } else {
     // The benchmark reads the codes of thousands of logins from the outbox in one go.

@@ -13,14 +13,16 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  for (const line of startupWarnings(config)) console.warn(line);
+  for (const line of startupWarnings(config, process.env)) console.warn(line);
   const { app, infra, close } = await createExampleApp(config);
   const server = createHttpServer(app).listen(config.port, config.host, () => {
     const address = server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
-    console.log(`passport-sms-otp example app on http://${config.host}:${port}`);
+    // An IPv6 address is bracketed in a URL.
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    console.log(`passport-sms-otp example app on http://${host}:${port}`);
     console.log(`  store:  ${infra.storeKind === 'redis' ? 'redis (sessions: connect-redis, codes: RedisOtpStore)' : 'memory (sessions and codes in this process)'}`);
-    console.log(`  sender: ${infra.senderKind}${infra.outbox ? ` (texts at http://${config.host}:${port}/dev/outbox)` : ''}`);
+    console.log(`  sender: ${infra.senderKind}${infra.outbox ? ` (texts at http://${host}:${port}/dev/outbox)` : ''}`);
   });
   server.on('error', (err) => {
     console.error(`cannot listen on ${config.host}:${config.port}: ${err.message}`);
