@@ -44,13 +44,24 @@ const CLIENT_DEFAULTS = {
   socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 1000) },
 };
 
-/** Logs each new Redis error once; returns the newest one's message ('' before any). */
+/** How long a Redis error, once logged, is not logged again (a reconnect loop repeats a few errors, often in turn). */
+const REPEATED_ERROR_QUIET_MS = 60_000;
+
+/** Logs each Redis error once a minute at most; returns the newest one's message ('' before any). */
 function logErrors(emitter: { on(event: string, listener: (err: unknown) => void): unknown }, events: string[]): () => string {
   let lastError = '';
+  const loggedAt = new Map<string, number>();
   const log = (err: unknown): void => {
     const text = err instanceof Error ? err.message : String(err);
-    if (text !== lastError) console.error(`redis: ${text}`);
     lastError = text;
+    const now = performance.now();
+    const last = loggedAt.get(text);
+    if (last !== undefined && now - last < REPEATED_ERROR_QUIET_MS) return;
+    // Bounded: a reconnect loop has a handful of distinct messages; forget the oldest beyond 100.
+    if (loggedAt.size >= 100) loggedAt.delete(loggedAt.keys().next().value as string);
+    loggedAt.delete(text);
+    loggedAt.set(text, now);
+    console.error(`redis: ${text}`);
   };
   for (const event of events) emitter.on(event, log);
   return () => lastError;
