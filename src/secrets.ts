@@ -174,10 +174,16 @@ export class SecretSealer {
     if (parts.length !== 5 || version !== VERSION || (key === undefined && !legacy) || iv === undefined || ciphertext === undefined || tag === undefined) {
       throw new SmsOtpError('SECRET_UNREADABLE', `The stored one-time-code secret cannot be decrypted: ${key === undefined ? 'its key id is not among the configured keys' : 'it is malformed'}`);
     }
+    // Under an id alone, the key that id names now may not be the one that sealed it (a rotation
+    // that gave the old id to the new key): the others are tried after it.
+    const candidates = key === undefined ? this.distinctKeys
+      : keyId !== undefined && !keyId.includes(':') ? [key, ...this.distinctKeys.filter((other) => !other.equals(key))]
+      : [key];
     let cause: unknown;
-    for (const candidate of key !== undefined ? [key] : this.distinctKeys) {
+    for (const candidate of candidates) {
       try {
-        const decipher = createDecipheriv('aes-256-gcm', candidate, Buffer.from(iv, 'base64url'));
+        // A full 16-byte tag only: a shorter one would make trying several keys weaker.
+        const decipher = createDecipheriv('aes-256-gcm', candidate, Buffer.from(iv, 'base64url'), { authTagLength: 16 });
         decipher.setAAD(aad(userId));
         decipher.setAuthTag(Buffer.from(tag, 'base64url'));
         return Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);

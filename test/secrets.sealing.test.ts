@@ -104,6 +104,9 @@ describe('Secrets: AES-256-GCM sealing with key ids', () => {
     // Renamed since: every configured key is tried, and only the right one opens it.
     const renamed = new SecretSealer([{ id: 'other', key: randomBytes(32) }, { id: 'primary', key }]);
     expect(renamed.open('alice', legacy).equals(secret)).to.equal(true);
+    // The old id now names the new key (a "current"/"previous" rotation): the other keys are tried too.
+    const reused = new SecretSealer([{ id: 'old', key: randomBytes(32) }, { id: 'previous', key }]);
+    expect(reused.open('alice', legacy).equals(secret)).to.equal(true);
     expect(() => new SecretSealer([{ id: 'primary', key: randomBytes(32) }]).open('alice', legacy)).to.throw(SmsOtpError, /no configured key opens it/);
     expect(() => renamed.open('bob', legacy), 'another user\'s secret').to.throw(SmsOtpError).with.property('code', 'SECRET_UNREADABLE');
     // Stale until re-sealed with the fingerprint; then no longer.
