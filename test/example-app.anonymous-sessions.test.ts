@@ -56,8 +56,13 @@ describe('Example app: sessions that anyone can make (a look at the sign-in page
     }
   });
 
-  it('a browser\'s first look at the sign-in page counts in the per-IP limit; its own reloads and JSON clients do not', async () => {
+  it('the sign-in page is not limited by default (the contract limits POST routes)', async () => {
     handle = await startExampleApp({ RATE_LIMIT_PER_IP_PER_MIN: '2' });
+    for (let i = 0; i < 5; i++) expect((await request(handle.app).get('/login').set(BROWSER)).status).to.equal(200);
+  });
+
+  it('RATE_LIMIT_LOGIN_PAGE_PER_IP_PER_MIN: a browser\'s first look at the sign-in page counts; its own reloads and JSON clients do not', async () => {
+    handle = await startExampleApp({ RATE_LIMIT_LOGIN_PAGE_PER_IP_PER_MIN: '2' });
     const first = await request(handle.app).get('/login').set(BROWSER);
     const cookie = cookieOf(first);
     expect((await request(handle.app).get('/login').set(BROWSER)).status).to.equal(200);
@@ -70,5 +75,16 @@ describe('Example app: sessions that anyone can make (a look at the sign-in page
       expect((await request(handle.app).get('/login').set(BROWSER).set('Cookie', cookie)).status).to.equal(200);
       expect((await request(handle.app).get('/login').set(JSON_ACCEPT)).status).to.equal(200);
     }
+  });
+
+  it('an IPv6 client is counted by its /64 network, not by each of its addresses', async () => {
+    handle = await startExampleApp({ RATE_LIMIT_PER_IP_PER_MIN: '2', TRUST_PROXY: '1' });
+    const login = (from: string) => request(handle!.app).post('/login').set(JSON_ACCEPT).set('X-Forwarded-For', from).send({ username: 'alice', password: 'wrong' });
+    const sameNetwork = [];
+    for (let i = 1; i <= 3; i++) sameNetwork.push((await login(`2001:db8::${i}:1`)).status);
+    expect(sameNetwork).to.deep.equal([401, 401, 429]);
+    expect((await login('2001:db8:0:1::1')).status, 'another /64').to.equal(401);
+    // An IPv4-mapped address is its IPv4 address.
+    expect([(await login('::ffff:192.0.2.7')).status, (await login('192.0.2.7')).status, (await login('192.0.2.7')).status]).to.deep.equal([401, 401, 429]);
   });
 });

@@ -60,6 +60,8 @@ describe('Example app: configuration from the environment', () => {
       [{ GATEWAYAPI_TOKEN: 't', GATEWAYAPI_BASE_URL: 'not a url' }, /^GATEWAYAPI_BASE_URL: baseUrl must be an absolute URL/],
       [{ GATEWAYAPI_TOKEN: 't', SMS_SENDER: 'Bad<>Name!!' }, /^SMS_SENDER: sender must be/],
       [{ GATEWAYAPI_TOKEN: 'tøken' }, /^GATEWAYAPI_TOKEN: token must be/],
+      [{ GATEWAYAPI_TOKEN: 't', WEBOTP_HOST: 'https://x.example' }, /^WEBOTP_HOST: webOtpHost must be a bare host name/],
+      [{ WEBOTP_HOST: 'https://x.example' }, /^WEBOTP_HOST: webOtpHost must be a bare host name/],
     ] as const) {
       const err = await createInfrastructure(loadConfig(env)).then(() => undefined, (e: unknown) => e);
       expect(err, JSON.stringify(env)).to.be.instanceOf(Error).with.property('message').that.matches(message);

@@ -16,6 +16,8 @@ export interface AppConfig {
   webOtpHost: string | undefined;
   numbers: Partial<ChallengeNumbers>;
   rateLimitPerIpPerMin: number;
+  /** A browser's first look at the sign-in page per IP and minute (it stores a session); 0, the default, for no limit. */
+  loginPageLimitPerIpPerMin: number;
   /**
    * TRUST_PROXY: how many proxies in front of the app Express trusts for the client's address and
    * protocol (X-Forwarded-For, X-Forwarded-Proto); 1 in production, 0 otherwise.
@@ -138,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     if (value !== undefined) numbers[option] = value;
   }
   const rateLimitPerIpPerMin = wholeNumber(env, 'RATE_LIMIT_PER_IP_PER_MIN', 0, 100_000, problems) ?? 30;
+  const loginPageLimitPerIpPerMin = wholeNumber(env, 'RATE_LIMIT_LOGIN_PAGE_PER_IP_PER_MIN', 0, 100_000, problems) ?? 0;
   // Production runs behind a TLS proxy (the app speaks plain HTTP and its cookies are secure).
   const trustProxyHops = wholeNumber(env, 'TRUST_PROXY', 0, 10, problems) ?? (production ? 1 : 0);
   // One budget for both: texts per user and per phone number in the rolling window (15 min by default).
@@ -168,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     webOtpHost: env.WEBOTP_HOST || undefined,
     numbers,
     rateLimitPerIpPerMin,
+    loginPageLimitPerIpPerMin,
     trustProxyHops,
     auditLog,
     generated,

@@ -1,6 +1,7 @@
 import { RedisStore } from 'connect-redis';
 import session from 'express-session';
 import { createClient, createCluster } from 'redis';
+import ipaddr from 'ipaddr.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { GatewayApiSender, MemoryOtpStore, OutboxSender, RedisOtpStore, type OtpStore, type SmsSender } from 'passport-sms-otp';
@@ -117,18 +118,18 @@ async function connectCluster(rootNodes: string[], timeoutMs = 5000): Promise<Re
   };
 }
 
-/** The sender's option names as the app's environment calls them. */
-const GATEWAYAPI_VARS: Readonly<Record<string, string>> = { baseUrl: 'GATEWAYAPI_BASE_URL', sender: 'SMS_SENDER', token: 'GATEWAYAPI_TOKEN', key: 'GATEWAYAPI_KEY', secret: 'GATEWAYAPI_SECRET' };
+/** The senders' option names as the app's environment calls them. */
+const SENDER_VARS: Readonly<Record<string, string>> = { baseUrl: 'GATEWAYAPI_BASE_URL', sender: 'SMS_SENDER', token: 'GATEWAYAPI_TOKEN', key: 'GATEWAYAPI_KEY', secret: 'GATEWAYAPI_SECRET', webOtpHost: 'WEBOTP_HOST' };
 
-/** Builds the GatewayAPI sender; a setting it refuses is named by its environment variable. */
-function gatewayApiSender(build: () => GatewayApiSender): GatewayApiSender {
+/** Builds a sender; a setting it refuses is named by its environment variable. */
+function buildSender<S>(build: () => S): S {
   try {
     return build();
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    const option = /^GatewayApiSender: (\w+)/.exec(message)?.[1];
-    const variable = option === undefined ? undefined : GATEWAYAPI_VARS[option];
-    throw variable === undefined ? err : new Error(`${variable}: ${message.slice('GatewayApiSender: '.length)}`, { cause: err });
+    const [, prefix = '', option] = /^((?:GatewayApiSender|OutboxSender): )?(\w+)/.exec(message) ?? [];
+    const variable = option === undefined ? undefined : SENDER_VARS[option];
+    throw variable === undefined ? err : new Error(`${variable}: ${message.slice(prefix.length)}`, { cause: err });
   }
 }
 
@@ -149,11 +150,11 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
   const message = { webOtpHost: config.webOtpHost };
   if (config.gatewayApi !== undefined) {
     const gatewayApi = config.gatewayApi;
-    sender = gatewayApiSender(() => new GatewayApiSender({ ...gatewayApi, sender: config.smsSender, ...message }));
+    sender = buildSender(() => new GatewayApiSender({ ...gatewayApi, sender: config.smsSender, ...message }));
     senderKind = 'token' in config.gatewayApi ? 'gatewayapi (token)' : 'gatewayapi (oauth 1.0a)';
   } else {
     // The benchmark reads the codes of thousands of logins from the outbox in one go.
-    outbox = new OutboxSender({ ...message, ...(config.bench.users > 0 ? { maxMessages: 100_000 } : {}) });
+    outbox = buildSender(() => new OutboxSender({ ...message, ...(config.bench.users > 0 ? { maxMessages: 100_000 } : {}) }));
     sender = outbox;
     senderKind = 'dev outbox';
   }
@@ -183,6 +184,18 @@ export interface LimitRefusal {
 export type LimitResponder = (req: Request, res: Response, refusal: LimitRefusal) => void;
 
 const answerJson: LimitResponder = (_req, res, { status, body }) => { res.status(status).json(body); };
+
+/**
+ * Whom the per-IP limit counts: an IPv4 address (an IPv4-mapped IPv6 one too), or an IPv6 address's
+ * /64 network. One client usually holds a whole /64 (a home line, a cloud host), so counting each
+ * IPv6 address alone would give it billions of budgets.
+ */
+export function clientKey(ip: string | undefined): string {
+  if (ip === undefined || !ipaddr.isValid(ip)) return 'unknown';
+  const address = ipaddr.process(ip);
+  if (address.kind() === 'ipv4') return address.toString();
+  return `${(address as ipaddr.IPv6).toNormalizedString().split(':').slice(0, 4).join(':')}::/64`;
+}
 
 /** How long the per-IP limit waits for its store, as the session store does (see `fewerLoginWrites`). */
 export const LIMIT_TIMEOUT_MS = 2000;
@@ -214,7 +227,7 @@ export function perIpLimit(redis: RedisConnection | undefined, perMinute: number
       settled = true;
       unavailable(`no answer within ${timeoutMs} ms`);
     }, timeoutMs);
-    limiter.consume(req.ip ?? 'unknown').then(
+    limiter.consume(clientKey(req.ip)).then(
       () => {
         if (settled) return;
         settled = true;

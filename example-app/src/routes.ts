@@ -132,8 +132,11 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   app.get('/favicon.ico', (_req, res) => res.status(204).end());
 
   // A browser's first look at the sign-in page stores a session (its form's CSRF token) that anyone
-  // can make, so those count in the per-IP limit; a JSON client or a session that has its token already does not.
-  const newSessionLimit = limit('login-page').map((limiter): RequestHandler => (req, res, next) => {
+  // can make. With RATE_LIMIT_LOGIN_PAGE_PER_IP_PER_MIN those count in a per-IP limit of their own;
+  // a JSON client or a session that has its token already does not. Off by default: the contract
+  // limits POST routes only, and many browsers behind one address load the page.
+  const pageLimit = perIpLimit(infra.redis, config.loginPageLimitPerIpPerMin, 'login-page', answerLimited);
+  const newSessionLimit = pageLimit.map((limiter): RequestHandler => (req, res, next) => {
     const hasToken = (req.session as unknown as { csrfToken?: unknown } | undefined)?.csrfToken !== undefined;
     return wantsJson(req) || hasToken ? next() : limiter(req, res, next);
   });
