@@ -54,7 +54,7 @@ export class SecretSealer {
   private readonly currentId: string;
   private readonly currentKey: Buffer;
   private readonly currentFingerprint: string;
-  /** Every configured key once, for a secret sealed under an id alone that no configured id names. */
+  /** Every configured key once, tried for a secret sealed under an id alone (before fingerprints) whose id no longer names its key. */
   private readonly distinctKeys: readonly Buffer[];
   /** One MAC key per key, current first, derived so that no key serves two purposes. */
   private readonly codeKeys: ReadonlyArray<readonly [id: string, key: Buffer]>;
