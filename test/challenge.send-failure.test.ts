@@ -6,6 +6,7 @@ import type { SmsMessage, SmsSender } from '../src/sender.js';
 import type { OtpStore } from '../src/store.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
 import { TEST_KEY } from './helpers/app.js';
+import { bothStores } from './helpers/stores.js';
 
 /** A sender that fails the next sends the way it is told, and remembers every code it was handed. */
 class FlakySender implements SmsSender {
@@ -157,5 +158,42 @@ describe('OtpChallenges: when a send fails', () => {
       await challenges.resend({ userId: 'u', challengeId, phoneNumber: PHONE }).catch(() => undefined);
       expect(failed.map((e) => [e.reason, e.counted])).to.deep.equal([['STORE_UNAVAILABLE', true]]);
     });
+  });
+
+  describe('a double-submitted login that the number\'s budget refuses twice', () => {
+    for (const [name, makeStore] of bothStores('double-refused')) {
+      it(`${name}: the login in progress keeps working, and only the text that went out is counted`, async () => {
+        const sender = new FlakySender();
+        const inner = makeStore();
+        // The two new logins overlap: each takes the number's budget only once both have issued their code.
+        let issued = 0;
+        let bothIssued: () => void = () => undefined;
+        const gate = new Promise<void>((resolve) => { bothIssued = resolve; });
+        const store: OtpStore = Object.assign(Object.create(inner) as OtpStore, {
+          issue: async (input: Parameters<OtpStore['issue']>[0]) => {
+            const result = await inner.issue(input);
+            if (++issued === 3) bothIssued();
+            return result;
+          },
+          reservePhoneSend: async (input: Parameters<OtpStore['reservePhoneSend']>[0]) => {
+            if (issued >= 2) await gate;
+            return inner.reservePhoneSend(input);
+          },
+        });
+        const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY, maxSendsPerPhoneNumber: 1, maxSendsPerUser: 3, resendCooldownSeconds: 0 });
+        const userId = `double-${Date.now()}`;
+        const first = await challenges.start({ userId, phoneNumber: '+4512345678' });
+        const refused = await Promise.allSettled([challenges.start({ userId, phoneNumber: '+4512345678' }), challenges.start({ userId, phoneNumber: '+4512345678' })]);
+        expect(refused.map((r) => (r.status === 'rejected' ? (r.reason as SmsOtpError).code : 'sent'))).to.deep.equal(['SEND_THROTTLED', 'SEND_THROTTLED']);
+        expect(sender.codes).to.have.length(1);
+        expect((await challenges.verify({ userId, challengeId: first.challengeId, code: sender.codes[0] })).ok).to.equal(true);
+        // One of the user's three slots was used (by the text that went out): two more are left (to another number).
+        const other = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY, maxSendsPerUser: 3, resendCooldownSeconds: 0 });
+        await other.start({ userId, phoneNumber: '+4587654321' });
+        await other.start({ userId, phoneNumber: '+4587654321' });
+        const over = await other.start({ userId, phoneNumber: '+4587654321' }).catch((e: unknown) => e);
+        expect(over).to.be.instanceOf(SmsOtpError).with.property('code', 'SEND_THROTTLED');
+      });
+    }
   });
 });

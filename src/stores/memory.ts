@@ -115,10 +115,22 @@ export class MemoryOtpStore implements OtpStore {
     const oldCooldown = this.cooldowns.get(input.userId);
     let kept: Pick<Code, 'previous' | 'replacedLogin'> = {};
     if (oldChallenge !== undefined && oldChallenge.id !== input.challengeId && oldChallenge.expiresAtMs > now) {
-      kept = { replacedLogin: { challenge: { ...oldChallenge }, ...(oldCooldown !== undefined && oldCooldown > now ? { cooldownUntil: oldCooldown } : {}) } };
-      if (oldCode !== undefined && oldCode.challengeId === oldChallenge.id && oldCode.digest !== undefined && oldCode.expiresAtMs > now) {
-        kept.previous = { counter: oldCode.counter, expiresAtMs: oldCode.expiresAtMs, digest: oldCode.digest };
+      // The live code not armed yet: its send is still on its way, and this one replaces it (it can
+      // never be armed now). What comes back if this send is cancelled is what that send had kept
+      // aside: a double-submitted login refused twice leaves the login before it as it was.
+      const inFlight = oldCode !== undefined && oldCode.challengeId === oldChallenge.id && oldCode.digest === undefined && oldCode.expiresAtMs > now;
+      if (inFlight && oldCode.replacedLogin !== undefined) {
+        kept = { replacedLogin: oldCode.replacedLogin, ...(oldCode.previous === undefined ? {} : { previous: oldCode.previous }) };
+      } else if (!(inFlight && oldCode.previous === undefined && oldChallenge.sends <= 1)) {
+        kept = { replacedLogin: { challenge: { ...oldChallenge }, ...(oldCooldown !== undefined && oldCooldown > now ? { cooldownUntil: oldCooldown } : {}) } };
+        if (oldCode !== undefined && oldCode.challengeId === oldChallenge.id && oldCode.digest !== undefined && oldCode.expiresAtMs > now) {
+          kept.previous = { counter: oldCode.counter, expiresAtMs: oldCode.expiresAtMs, digest: oldCode.digest };
+        } else if (inFlight && oldCode.previous !== undefined) {
+          // A resend on its way: the login comes back with the code it had before that resend.
+          kept.previous = oldCode.previous;
+        }
       }
+      // Else the login's first text is on its way, with nothing before it: nothing to bring back.
     }
     this.challenges.set(input.userId, { id: input.challengeId, attempts: 0, sends: 1, expiresAtMs: now + input.pendingTtlMs });
     this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs, ...kept });

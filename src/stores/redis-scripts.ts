@@ -49,7 +49,8 @@ local sealed = redis.call('HGET', KEYS[1], 'sealed')
 -- failed), CANCEL_SEND puts them back, so a refused login does not end the one in progress.
 local old = redis.call('HMGET', KEYS[2], 'id', 'attempts', 'sends')
 local old_ttl = redis.call('PTTL', KEYS[2])
-local old_code = redis.call('HMGET', KEYS[3], 'challenge', 'counter', 'digest')
+local old_code = redis.call('HMGET', KEYS[3], 'challenge', 'counter', 'digest',
+  'prev_challenge', 'prev_attempts', 'prev_sends', 'prev_challenge_until', 'prev_counter', 'prev_digest', 'prev_until', 'prev_cooldown_until')
 local old_code_ttl = redis.call('PTTL', KEYS[3])
 local old_cooldown = redis.call('GET', KEYS[4])
 local old_cooldown_ttl = redis.call('PTTL', KEYS[4])
@@ -58,13 +59,27 @@ redis.call('HSET', KEYS[2], 'id', ARGV[1], 'attempts', 0, 'sends', 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('HSET', KEYS[3], 'challenge', ARGV[1], 'counter', counter)
 if old[1] and old[1] ~= ARGV[1] and old_ttl > 0 then
-  redis.call('HSET', KEYS[3], 'prev_challenge', old[1], 'prev_attempts', old[2], 'prev_sends', old[3], 'prev_challenge_until', now + old_ttl)
-  if old_code[1] == old[1] and old_code[3] and old_code_ttl > 0 then
-    redis.call('HSET', KEYS[3], 'prev_counter', old_code[2], 'prev_digest', old_code[3], 'prev_until', now + old_code_ttl)
+  -- The live code not armed yet: its send is still on its way, and this one replaces it before it
+  -- was (it can never be armed now). What comes back if this send is cancelled is what that send
+  -- had kept aside: a double-submitted login refused twice leaves the login before it as it was.
+  local in_flight = old_code[1] == old[1] and not old_code[3]
+  if in_flight and old_code[4] then
+    redis.call('HSET', KEYS[3], 'prev_challenge', old_code[4], 'prev_attempts', old_code[5], 'prev_sends', old_code[6], 'prev_challenge_until', old_code[7])
+    if old_code[8] then redis.call('HSET', KEYS[3], 'prev_counter', old_code[8], 'prev_digest', old_code[9], 'prev_until', old_code[10]) end
+    if old_code[11] then redis.call('HSET', KEYS[3], 'prev_cooldown_until', old_code[11]) end
+  elseif not (in_flight and not old_code[8] and tonumber(old[3]) <= 1) then
+    redis.call('HSET', KEYS[3], 'prev_challenge', old[1], 'prev_attempts', old[2], 'prev_sends', old[3], 'prev_challenge_until', now + old_ttl)
+    if old_code[1] == old[1] and old_code[3] and old_code_ttl > 0 then
+      redis.call('HSET', KEYS[3], 'prev_counter', old_code[2], 'prev_digest', old_code[3], 'prev_until', now + old_code_ttl)
+    elseif in_flight and old_code[8] then
+      -- A resend on its way: the login comes back with the code it had before that resend.
+      redis.call('HSET', KEYS[3], 'prev_counter', old_code[8], 'prev_digest', old_code[9], 'prev_until', old_code[10])
+    end
+    if old_cooldown == old[1] and old_cooldown_ttl > 0 then
+      redis.call('HSET', KEYS[3], 'prev_cooldown_until', now + old_cooldown_ttl)
+    end
   end
-  if old_cooldown == old[1] and old_cooldown_ttl > 0 then
-    redis.call('HSET', KEYS[3], 'prev_cooldown_until', now + old_cooldown_ttl)
-  end
+  -- Else the login's first text is on its way, with nothing before it: nothing to bring back.
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
 if tonumber(ARGV[6]) > 0 then redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[6]) else redis.call('DEL', KEYS[4]) end

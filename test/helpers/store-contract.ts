@@ -126,6 +126,37 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 2 });
     });
 
+    it('two new logins overlapping, both cancelled (a double submit refused twice): the login before them comes back with its code', async () => {
+      await issueArmed('c1', 'mac-old', { cooldownMs: LONG });
+      expect(await attempt('c1')).to.deep.include({ status: 'wrong', attempts: 1 });
+      const b = await issue('c2');
+      const bSend = `send-${sends - 1}`;
+      // c3 replaces c2 before c2's code was armed: c2's text was still on its way.
+      const c = await issue('c3');
+      const cSend = `send-${sends - 1}`;
+      await store.cancelSend({ userId: user, challengeId: 'c2', counter: b.counter, sendId: bSend });
+      await store.cancelSend({ userId: user, challengeId: 'c3', counter: c.counter, sendId: cSend });
+      expect(await attempt('c2')).to.deep.equal({ status: 'no_challenge' });
+      expect(await resend('c1', { cooldownMs: LONG })).to.deep.include({ status: 'cooldown' });
+      expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 2 });
+    });
+
+    it('a new login while a resend is on its way, then cancelled: the login comes back with the code it had before the resend', async () => {
+      await issueArmed('c1', 'mac-old', { codeTtlMs: 5_000 });
+      expect(codeOf(await resend('c1')).counter).to.be.a('number');
+      const { counter } = await issue('c2');
+      await store.cancelSend({ userId: user, challengeId: 'c2', counter, sendId: `send-${sends - 1}` });
+      expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 1 });
+    });
+
+    it('a new login while the first text of a login with none before it is on its way, then cancelled: no login comes back', async () => {
+      await issue('c1');
+      const { counter } = await issue('c2');
+      await store.cancelSend({ userId: user, challengeId: 'c2', counter, sendId: `send-${sends - 1}` });
+      // c1 never had a code that could be accepted: it does not come back as a login without one.
+      expect(await attempt('c1')).to.deep.equal({ status: 'no_challenge' });
+    });
+
     it('cancelSend never brings back a code that was used: single use holds across a cancelled new login', async () => {
       await issueArmed('c1', 'mac-old');
       expect(await right('c1', 5, ['mac-old'])).to.deep.include({ status: 'accepted' });
