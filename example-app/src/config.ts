@@ -199,7 +199,7 @@ export function startupWarnings(config: Pick<AppConfig, 'generated' | 'redisUrl'
     const line = `warning: ${name} is not set; using a random one for this run (sessions and codes will not survive a restart)`;
     // The users' secrets do (they never expire in Redis), sealed under a key no later run has.
     return name === 'OTP_ENCRYPTION_KEY' && redisMode
-      ? `${line}; in Redis mode, codes' secrets from earlier runs cannot be read and are forgotten at the user's next login`
+      ? `${line}; in Redis mode, codes' secrets from earlier runs cannot be read and are forgotten at the user's next login (with their failures and send budget), and instances sharing this Redis must share OTP_ENCRYPTION_KEY or each forgets the others' users`
       : line;
   })];
 }
