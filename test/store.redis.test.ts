@@ -123,6 +123,21 @@ describe('RedisOtpStore: keys', () => {
       // At once, not after the 5 s command timeout.
       expect(Date.now() - started).to.be.below(4_000);
 
+      // TRYAGAIN (a cluster slot being moved, the script's keys split between two nodes): Redis ran
+      // nothing, so the script is sent again shortly, through EVAL too, until the call times out.
+      const tries: string[] = [];
+      let busy = 2;
+      const moving = new RedisOtpStore({
+        evalSha: async () => { tries.push('evalsha'); throw new Error(busy-- > 0 ? 'TRYAGAIN Multiple keys request during rehashing of slot' : 'NOSCRIPT No matching script'); },
+        eval: async () => { tries.push('eval'); if (tries.filter((t) => t === 'eval').length < 2) throw new Error('TRYAGAIN Multiple keys request during rehashing of slot'); return 1; },
+      }, { commandTimeoutMs: 2_000 });
+      await moving.ping();
+      expect(tries).to.deep.equal(['evalsha', 'evalsha', 'evalsha', 'eval', 'eval']);
+      const stuck = new RedisOtpStore({ evalSha: async () => { throw new Error('TRYAGAIN Multiple keys request during rehashing of slot'); }, eval: async () => 1 }, { commandTimeoutMs: 300 });
+      const stuckErr = await stuck.ping().catch((e: unknown) => e);
+      expect(stuckErr).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
+      expect((stuckErr as Error).message).to.match(/did not answer within 300 ms/);
+
       // NOSCRIPT after the caller was told the store timed out: the script is not sent again.
       const sent: string[] = [];
       let answerLate: ((err: Error) => void) | undefined;

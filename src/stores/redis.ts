@@ -51,6 +51,9 @@ const REDIS_OPTION_NAMES = Object.keys({ prefix: true, commandTimeoutMs: true } 
  * `STORE_UNAVAILABLE`: the login fails closed, and the next call after Redis
  * returns works again.
  */
+/** How long to wait before sending a script again that a cluster answered TRYAGAIN (a slot being moved). */
+const TRYAGAIN_DELAY_MS = 50;
+
 export class RedisOtpStore implements OtpStore {
   private readonly client: RedisScriptClient;
   private readonly prefix: string;
@@ -166,7 +169,8 @@ export class RedisOtpStore implements OtpStore {
   }
 
   /**
-   * One script call: one round trip normally, two the first time a node sees the script. Written
+   * One script call: one round trip normally, two the first time a node sees the script (and more
+   * while a cluster slot moves: a TRYAGAIN answer is sent again 50 ms later, until the timeout). Written
    * with one promise and plain callbacks (no race, no async wrapper): it runs on every code check.
    */
   private run(s: Script, keys: string[], args: string[]): Promise<unknown> {
@@ -201,14 +205,24 @@ export class RedisOtpStore implements OtpStore {
           handle(err);
         }
       };
-      call(() => this.client.evalSha(s.sha1, options), (err) => {
+      // TRYAGAIN: a cluster slot is being moved and this script's keys are split between two nodes
+      // for now. Redis ran nothing: the script is sent again shortly, until the call times out.
+      const retryLater = (err: unknown, send: () => void): boolean => {
+        if (!(err instanceof Error && typeof err.message === 'string' && err.message.startsWith('TRYAGAIN'))) return false;
+        if (!timedOut) setTimeout(() => { if (!timedOut) send(); }, TRYAGAIN_DELAY_MS);
+        return true;
+      };
+      const viaEval = (): void => call(() => this.client.eval(s.source, options), (err) => { if (!retryLater(err, viaEval)) failed(err); });
+      const viaEvalSha = (): void => call(() => this.client.evalSha(s.sha1, options), (err) => {
+        if (retryLater(err, viaEvalSha)) return;
         const noScript = err instanceof Error && typeof err.message === 'string' && err.message.startsWith('NOSCRIPT');
         // The caller was told the store failed: a script loaded now would count (or spend) an
         // attempt nobody waits for.
         if (noScript && timedOut) return;
-        if (noScript) call(() => this.client.eval(s.source, options), failed);
+        if (noScript) viaEval();
         else failed(err);
       });
+      viaEvalSha();
     });
   }
 }
