@@ -108,4 +108,60 @@ describe('Example app, in-memory mode: the browser pages', () => {
     expect(res.status).to.equal(200);
     expect(res.text).to.include('+4512345678').and.include('is your login code');
   });
+
+  describe('what a person sees', () => {
+    it('a refused form (its token stale or forged) is still a 403, with a fresh form of where the login stands, that works', async () => {
+      await agent.get('/login').set(HTML);
+      const stale = await agent.post('/login').set(HTML).type('form').send({ username: 'alice', password: 'alice-password', _csrf: 'stale' });
+      expect(stale.status).to.equal(403);
+      expect(stale.text).to.include('That form had expired, so nothing was done.').and.include('value="alice"');
+      expect(await outbox()).to.have.length(0);
+      const again = await agent.post('/login').set(HTML).type('form').send({ username: 'alice', password: 'alice-password', _csrf: csrfTokenIn(stale.text) });
+      expect([again.status, again.headers.location]).to.deep.equal([303, '/login/otp']);
+      // A stale code form: the code page again (the login goes on); a stale form once signed in: the account page.
+      const staleCode = await agent.post('/login/otp').set(HTML).type('form').send({ code: newestCode(await outbox()), _csrf: 'stale' });
+      expect(staleCode.status).to.equal(403);
+      expect(staleCode.text).to.include('Enter your code').and.include('That form had expired');
+      const done = await agent.post('/login/otp').set(HTML).type('form').send({ code: newestCode(await outbox()), _csrf: csrfTokenIn(staleCode.text) });
+      expect([done.status, done.headers.location]).to.deep.equal([303, '/account']);
+      const staleLogout = await agent.post('/logout').set(HTML).type('form').send({ _csrf: 'stale' });
+      expect(staleLogout.status).to.equal(403);
+      expect(staleLogout.text).to.include('You are signed in as');
+    });
+
+    it('a form post with no session cookie at all says that cookies are needed', async () => {
+      const res = await request(handle.app).post('/login').set(HTML).type('form').send({ username: 'alice', password: 'alice-password', _csrf: 'x' });
+      expect(res.status).to.equal(403);
+      expect(res.text).to.include('This site needs cookies to sign you in.');
+    });
+
+    it('the code page says how many tries are left, what length to type, and offers to start over', async () => {
+      await passwordStep();
+      const page = await agent.get('/login/otp').set(HTML);
+      expect(page.text).to.include('href="/login"');
+      const code = newestCode(await outbox());
+      const wrong = await agent.post('/login/otp').set(HTML).type('form').send({ code: code === '000000' ? '111111' : '000000', _csrf: csrfTokenIn(page.text) });
+      expect(wrong.text).to.include('The code is not correct. 4 tries left.');
+      const short = await agent.post('/login/otp').set(HTML).type('form').send({ code: '12', _csrf: csrfTokenIn(page.text) });
+      expect([short.status, short.text.includes('Enter the 6-digit code from the text message.')]).to.deep.equal([400, true]);
+    });
+
+    it('signed in, the sign-in and code pages lead to the account page (Back after signing in)', async () => {
+      await passwordStep();
+      const page = await agent.get('/login/otp').set(HTML);
+      await agent.post('/login/otp').set(HTML).type('form').send({ code: newestCode(await outbox()), _csrf: csrfTokenIn(page.text) });
+      for (const path of ['/login', '/login/otp']) {
+        const res = await agent.get(path).set(HTML);
+        expect([res.status, res.headers.location], path).to.deep.equal([303, '/account']);
+      }
+      // JSON clients still get the status, as the contract says.
+      expect((await agent.get('/login').set('Accept', 'application/json')).body).to.deep.equal({ status: 'authenticated' });
+    });
+
+    it('every page stops a second submit while the first is on its way', async () => {
+      for (const path of ['/login', '/dev/outbox']) {
+        expect((await agent.get(path).set(HTML)).text, path).to.include("document.addEventListener('submit', (event) => { if (sent) event.preventDefault(); else sent = true; });");
+      }
+    });
+  });
 });

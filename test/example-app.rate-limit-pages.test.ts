@@ -30,6 +30,7 @@ describe('Example app: the per-IP limit answers browsers with a page, API client
     expect(browser.text).to.include('<title>Please wait').and.include('Too many requests from this address; try again later.');
     const retryAfter = Number(browser.headers['retry-after']);
     expect(retryAfter).to.be.within(1, 60);
+    expect(browser.text, 'the wait, in words').to.include(`Try again in ${retryAfter} s.`);
 
     const api = await request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'nope' });
     expect(api.status).to.equal(429);

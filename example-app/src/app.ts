@@ -6,7 +6,7 @@ import { csrfSync } from 'csrf-sync';
 import { ERROR_CODES, SmsOtp, SmsOtpError } from 'passport-sms-otp';
 import type { AppConfig } from './config.js';
 import { createInfrastructure, type Infrastructure } from './infra.js';
-import { messagePage } from './pages.js';
+import { messagePage, waitText } from './pages.js';
 import { mountHealthCheck, mountRoutes } from './routes.js';
 import { mountBenchRoutes } from './bench-routes.js';
 import { sessionId } from './sessions.js';
@@ -151,7 +151,7 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
   app.use(passport.initialize());
   app.use(passport.session());
 
-  mountRoutes(app, { config, infra, passport, smsOtp, csrf });
+  const routes = mountRoutes(app, { config, infra, passport, smsOtp, csrf });
   if (config.bench.routes) mountBenchRoutes(app, { passport, smsOtp, users });
 
   app.use((req: Request, res: Response) => {
@@ -171,7 +171,8 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
     if (status >= 500) console.error(`error: ${req.method} ${req.path} -> ${status} ${detail}`);
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     if (wantsJsonError(req)) res.status(status).json(body);
-    else res.status(status).send(messagePage(status === 429 ? 'Please wait' : 'Something went wrong', body.message));
+    else if (body.error === 'csrf_invalid') routes.answerStaleForm(req, res);
+    else res.status(status).send(messagePage(status === 429 ? 'Please wait' : 'Something went wrong', `${body.message}${waitText(body.retryAfterSeconds)}`));
   });
 
   return {
@@ -181,7 +182,6 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
   };
 }
 
-/** Turns any error into a status and a JSON body that never leaks internals; client mistakes are 4xx. */
 /**
  * Why the code store failed, for the log: node-redis's own error ("The client is offline", a
  * connection reset). Only for STORE_UNAVAILABLE: other causes (a custom sender's error) could hold
@@ -193,6 +193,7 @@ function storeCause(err: Error): string {
   return `; cause: ${cause.name}: ${cause.message.slice(0, 200)}`;
 }
 
+/** Turns any error into a status and a JSON body that never leaks internals; client mistakes are 4xx. */
 function describeError(err: unknown, infra: Infrastructure): { status: number; body: { error: string; message: string; retryAfterSeconds?: number }; headers: Record<string, string> } {
   if (err instanceof SmsOtpError) {
     const headers: Record<string, string> = err.retryAfterSeconds !== undefined ? { 'Retry-After': String(err.retryAfterSeconds) } : {};

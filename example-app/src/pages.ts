@@ -29,6 +29,14 @@ function layout(title: string, body: string, script = ''): string {
 ${body}
 </main>
 ${script}
+<script>
+// One submit per page: a second click while the first post is on its way would send a CSRF token
+// (and a code) that the first has already used up, and end on an error page.
+let sent = false;
+document.addEventListener('submit', (event) => { if (sent) event.preventDefault(); else sent = true; });
+// Back to a page the browser kept: its forms may be sent again.
+addEventListener('pageshow', () => { sent = false; });
+</script>
 </body>
 </html>`;
 }
@@ -49,6 +57,12 @@ ${errorBox(error)}
   <button type="submit">Sign in</button>
 </form>
 <p class="note">Demo users: alice / alice-password, bob / bob-password.</p>`);
+}
+
+/** How long to wait, as a sentence: seconds up to two minutes, minutes after that. */
+export function waitText(seconds: number | undefined): string {
+  if (seconds === undefined) return '';
+  return seconds < 120 ? ` Try again in ${seconds} s.` : ` Try again in ${Math.ceil(seconds / 60)} minutes.`;
 }
 
 export function codePage(csrfToken: string, digits: number, error?: string, notice?: string): string {
@@ -76,7 +90,8 @@ ${errorBox(error)}
 <form method="post" action="/login/otp/resend">
   <input type="hidden" name="_csrf" value="${escapeHtml(csrfToken)}">
   <button type="submit" class="link">Send a new code</button>
-</form>`, webOtp);
+</form>
+<p class="note"><a href="/login">Start over with your password</a></p>`, webOtp);
 }
 
 export function accountPage(csrfToken: string, username: string): string {

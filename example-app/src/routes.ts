@@ -4,7 +4,7 @@ import type { CsrfSync } from 'csrf-sync';
 import { DEFAULT_SESSION_KEY, isSmsOtpError, SmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
 import { encryptionKeyIsPerStart, type AppConfig } from './config.js';
 import { perIpLimit, type Infrastructure, type LimitResponder } from './infra.js';
-import { accountPage, codePage, loginPage, messagePage, outboxPage } from './pages.js';
+import { accountPage, codePage, loginPage, messagePage, outboxPage, waitText } from './pages.js';
 import type { User } from './users.js';
 import { wantsJson, wantsJsonError } from './app.js';
 
@@ -48,7 +48,7 @@ const answerLimited: LimitResponder = (req, res, { status, body }) => {
     res.status(status).json(body);
     return;
   }
-  res.status(status).send(messagePage(status === 429 ? 'Please wait' : 'Something went wrong', body.message));
+  res.status(status).send(messagePage(status === 429 ? 'Please wait' : 'Something went wrong', `${body.message}${waitText('retryAfterSeconds' in body ? body.retryAfterSeconds : undefined)}`));
 };
 
 /** Whether a logout has anything to end: a logged-in user, or a pending (half-authenticated) login. */
@@ -62,7 +62,13 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), ms); })]).finally(() => clearTimeout(timer));
 }
 
-export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csrf }: RouteDeps): void {
+/** What the routes hand back to the app's error handler. */
+export interface MountedRoutes {
+  /** A browser's form post refused for its CSRF token: see mountRoutes. */
+  answerStaleForm(req: Request, res: Response): void;
+}
+
+export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csrf }: RouteDeps): MountedRoutes {
   const digits = smsOtp.challenges.numbers.digits;
   const limit = (name: string) => perIpLimit(infra.redis, config.rateLimitPerIpPerMin, name, answerLimited);
   /** The session's CSRF token for a form; the first one a session gets is marked, see sendPage. */
@@ -108,7 +114,10 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
       setFlash(req, message);
       return res.redirect(303, '/login');
     }
-    return sendPage(req, res, codePage(token(req), digits, message), httpStatus);
+    // A person reads this: the length they must type, how many tries are left, how long to wait.
+    const shown = code === 'CODE_MALFORMED' ? `Enter the ${digits}-digit code from the text message.` : message;
+    const left = info?.attemptsLeft === undefined ? '' : ` ${info.attemptsLeft} ${info.attemptsLeft === 1 ? 'try' : 'tries'} left.`;
+    return sendPage(req, res, codePage(token(req), digits, `${shown}${left}${waitText(info?.retryAfterSeconds)}`), httpStatus);
   };
 
   /**
@@ -142,6 +151,8 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   });
   app.get('/login', ...newSessionLimit, (req, res) => {
     if (wantsJson(req)) return res.json({ status: req.isAuthenticated() ? 'authenticated' : 'anonymous' });
+    // Signed in already (Back after signing in): the account page, not a form that would end this login.
+    if (req.isAuthenticated()) return res.redirect(303, '/account');
     return sendPage(req, res, loginPage(token(req), takeFlash(req)));
   });
 
@@ -178,12 +189,12 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   });
 
   const pendingOnly = smsOtp.requirePendingLogin({
-    onDenied: (req, res, _next, error) => (wantsJson(req) ? res.status(401).json({ error: error.code, message: error.message }) : res.redirect(303, '/login')),
+    onDenied: (req, res, _next, error) => (wantsJson(req) ? res.status(401).json({ error: error.code, message: error.message }) : res.redirect(303, req.isAuthenticated() ? '/account' : '/login')),
   });
 
   app.get('/login/otp', pendingOnly, (req, res) => {
     if (wantsJson(req)) return res.json({ status: 'otp_required', digits });
-    return sendPage(req, res, codePage(token(req), digits, undefined, req.query.sent === '1' ? 'A new code is on its way.' : undefined));
+    return sendPage(req, res, codePage(token(req), digits, undefined, takeFlash(req) ?? (req.query.sent === '1' ? 'A new code is on its way.' : undefined)));
   });
 
   app.post('/login/otp', ...limit('otp'), protect, (req: Request, res: Response, next: NextFunction) => {
@@ -209,8 +220,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
       return res.redirect(303, '/login');
     }
     if (err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.retryAfterSeconds));
-    const wait = err.retryAfterSeconds !== undefined ? ` Try again in ${err.retryAfterSeconds} s.` : '';
-    return sendPage(req, res, codePage(token(req), digits, `${err.message}${wait}`), err.status);
+    return sendPage(req, res, codePage(token(req), digits, `${err.message}${waitText(err.retryAfterSeconds)}`), err.status);
   });
 
   app.get('/account', smsOtp.requireAuthenticated({
@@ -241,7 +251,36 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     if (req.accepts(['json', 'html']) === 'html') return res.send(outboxPage(messages));
     return res.json(messages);
   });
+
+  /**
+   * A browser's form post whose CSRF token did not match (a page open too long, a second click
+   * after the first post replaced the session, a form from another tab's login): still a 403, but
+   * with a fresh form of where the login stands and a word on why; an error page saying "reload"
+   * would post the stale form again. A post with no session cookie at all means the browser keeps
+   * no cookies, which no fresh form can mend.
+   */
+  const answerStaleForm = (req: Request, res: Response): void => {
+    if (!/(?:^|;\s*)sid=/.test(req.get('cookie') ?? '')) {
+      res.status(403).send(messagePage('Cookies needed', 'This site needs cookies to sign you in. Allow cookies for this site, then sign in again.'));
+      return;
+    }
+    const expired = 'That form had expired, so nothing was done. Please try again.';
+    if (req.isAuthenticated()) {
+      sendPage(req, res, accountPage(token(req), (req.user as User).username), 403);
+      return;
+    }
+    if (readPendingRecord(req) !== undefined) {
+      sendPage(req, res, codePage(token(req), digits, expired), 403);
+      return;
+    }
+    const username = bodyField(req, 'username');
+    sendPage(req, res, loginPage(token(req), expired, typeof username === 'string' ? username.slice(0, 256) : ''), 403);
+  };
+  return { answerStaleForm };
 }
+
+/** The session's pending record, if any (whatever its shape: the package checks it). */
+const readPendingRecord = (req: Request): unknown => (req.session as unknown as Record<string, unknown> | undefined)?.[DEFAULT_SESSION_KEY];
 
 const isUnreadable = (err: unknown): boolean => isSmsOtpError(err) && err.code === 'SECRET_UNREADABLE';
 
