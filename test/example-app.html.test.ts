@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
 import { csrfTokenIn, newestCode, startExampleApp } from './helpers/example-app.js';
@@ -156,6 +157,17 @@ describe('Example app, in-memory mode: the browser pages', () => {
       }
       // JSON clients still get the status, as the contract says.
       expect((await agent.get('/login').set('Accept', 'application/json')).body).to.deep.equal({ status: 'authenticated' });
+    });
+
+    it('the CSP lets the pages\' own scripts run, by hash, and no other inline script', async () => {
+      await passwordStep();
+      const page = await agent.get('/login/otp').set(HTML);
+      const csp = String(page.headers['content-security-policy']);
+      const scriptSrc = /script-src ([^;]*)/.exec(csp)?.[1] ?? '';
+      expect(scriptSrc).to.not.include('unsafe-inline');
+      const scripts = [...page.text.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1] as string);
+      expect(scripts).to.have.length(2);
+      for (const body of scripts) expect(scriptSrc).to.include(`'sha256-${createHash('sha256').update(body).digest('base64')}'`);
     });
 
     it('every page stops a second submit while the first is on its way', async () => {

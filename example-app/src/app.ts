@@ -6,7 +6,7 @@ import { csrfSync } from 'csrf-sync';
 import { ERROR_CODES, SmsOtp, SmsOtpError } from 'passport-sms-otp';
 import type { AppConfig } from './config.js';
 import { createInfrastructure, type Infrastructure } from './infra.js';
-import { messagePage, waitText } from './pages.js';
+import { messagePage, SCRIPT_SOURCES, waitText } from './pages.js';
 import { mountHealthCheck, mountRoutes } from './routes.js';
 import { mountBenchRoutes } from './bench-routes.js';
 import { sessionId } from './sessions.js';
@@ -77,6 +77,9 @@ function fromAnotherOrigin(req: Request): boolean {
   }
 }
 
+/** The pages' own scripts run (by hash), nothing else: no inline script that markup could inject. */
+const CSP = `default-src 'self'; style-src 'unsafe-inline'; script-src ${SCRIPT_SOURCES.join(' ')}; frame-ancestors 'none'; form-action 'self'`;
+
 /** Builds the whole example app from a checked config. */
 export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
   const infra = await createInfrastructure(config);
@@ -132,7 +135,7 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
     res.setHeader('Referrer-Policy', 'same-origin');
     // Pages show who is signed in and one-time-code forms: never from the browser's cache (Back after sign-out).
     res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'");
+    res.setHeader('Content-Security-Policy', CSP);
     next();
   });
   // Before the body parsers and the session: a health check never depends on a cookie.

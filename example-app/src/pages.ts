@@ -1,7 +1,32 @@
 /** The example app's HTML: plain server-rendered forms, accessible, no framework. */
 
+import { createHash } from 'node:crypto';
+
 const escapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (c) => escapes[c] ?? c);
+
+// The pages' only scripts. The CSP allows exactly these (by hash), so injected markup could run none.
+const SUBMIT_ONCE = `
+// One submit per page: a second click while the first post is on its way would send a CSRF token
+// (and a code) that the first has already used up, and end on an error page.
+let sent = false;
+document.addEventListener('submit', (event) => { if (sent) event.preventDefault(); else sent = true; });
+// Back to a page the browser kept: its forms may be sent again.
+addEventListener('pageshow', () => { sent = false; });
+`;
+const WEB_OTP = `
+// WebOTP: fill the code in from the SMS where the browser supports it; the form works without it.
+if ('OTPCredential' in window) {
+  const input = document.getElementById('code');
+  const abort = new AbortController();
+  input.form.addEventListener('submit', () => abort.abort());
+  navigator.credentials.get({ otp: { transport: ['sms'] }, signal: abort.signal })
+    .then((otp) => { if (otp && otp.code) { input.value = otp.code; input.form.requestSubmit(); } })
+    .catch(() => {});
+}
+`;
+/** CSP `script-src` sources for the pages' scripts: their SHA-256 hashes. */
+export const SCRIPT_SOURCES: readonly string[] = [SUBMIT_ONCE, WEB_OTP].map((body) => `'sha256-${createHash('sha256').update(body).digest('base64')}'`);
 
 function layout(title: string, body: string, script = ''): string {
   return `<!doctype html>
@@ -29,14 +54,7 @@ function layout(title: string, body: string, script = ''): string {
 ${body}
 </main>
 ${script}
-<script>
-// One submit per page: a second click while the first post is on its way would send a CSRF token
-// (and a code) that the first has already used up, and end on an error page.
-let sent = false;
-document.addEventListener('submit', (event) => { if (sent) event.preventDefault(); else sent = true; });
-// Back to a page the browser kept: its forms may be sent again.
-addEventListener('pageshow', () => { sent = false; });
-</script>
+<script>${SUBMIT_ONCE}</script>
 </body>
 </html>`;
 }
@@ -66,17 +84,7 @@ export function waitText(seconds: number | undefined): string {
 }
 
 export function codePage(csrfToken: string, digits: number, error?: string, notice?: string): string {
-  const webOtp = `<script>
-// WebOTP: fill the code in from the SMS where the browser supports it; the form works without it.
-if ('OTPCredential' in window) {
-  const input = document.getElementById('code');
-  const abort = new AbortController();
-  input.form.addEventListener('submit', () => abort.abort());
-  navigator.credentials.get({ otp: { transport: ['sms'] }, signal: abort.signal })
-    .then((otp) => { if (otp && otp.code) { input.value = otp.code; input.form.requestSubmit(); } })
-    .catch(() => {});
-}
-</script>`;
+  const webOtp = `<script>${WEB_OTP}</script>`;
   return layout('Enter your code', `
 <p id="code-help">We sent a ${digits}-digit code by text message. Enter it below.</p>
 ${notice ? `<p role="status">${escapeHtml(notice)}</p>` : ''}
