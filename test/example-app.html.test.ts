@@ -136,10 +136,12 @@ describe('Example app, in-memory mode: the browser pages', () => {
       expect(res.text).to.include('This site needs cookies to sign you in.');
     });
 
-    it('the code page says how many tries are left, what length to type, and offers to start over', async () => {
+    it('the code page says where the code went (masked), how many tries are left, what length to type, and offers to start over', async () => {
       await passwordStep();
       const page = await agent.get('/login/otp').set(HTML);
       expect(page.text).to.include('href="/login"');
+      // Whose login it is, masked as in the audit log (two tabs' logins are told apart).
+      expect(page.text).to.include('We sent a 6-digit code by text message to ********78.').and.not.include('12345678');
       const code = newestCode(await outbox());
       const wrong = await agent.post('/login/otp').set(HTML).type('form').send({ code: code === '000000' ? '111111' : '000000', _csrf: csrfTokenIn(page.text) });
       expect(wrong.text).to.include('The code is not correct. 4 tries left.');

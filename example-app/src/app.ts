@@ -154,7 +154,7 @@ export async function createExampleApp(config: AppConfig): Promise<ExampleApp> {
   app.use(passport.initialize());
   app.use(passport.session());
 
-  const routes = mountRoutes(app, { config, infra, passport, smsOtp, csrf });
+  const routes = mountRoutes(app, { config, infra, passport, smsOtp, csrf, users });
   if (config.bench.routes) mountBenchRoutes(app, { passport, smsOtp, users });
 
   app.use((req: Request, res: Response) => {

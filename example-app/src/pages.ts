@@ -83,10 +83,10 @@ export function waitText(seconds: number | undefined): string {
   return seconds < 120 ? ` Try again in ${seconds} s.` : ` Try again in ${Math.ceil(seconds / 60)} minutes.`;
 }
 
-export function codePage(csrfToken: string, digits: number, error?: string, notice?: string): string {
+export function codePage(csrfToken: string, digits: number, sentTo: string | undefined, error?: string, notice?: string): string {
   const webOtp = `<script>${WEB_OTP}</script>`;
   return layout('Enter your code', `
-<p id="code-help">We sent a ${digits}-digit code by text message. Enter it below.</p>
+<p id="code-help">We sent a ${digits}-digit code by text message${sentTo === undefined ? '' : ` to ${escapeHtml(sentTo)}`}. Enter it below.</p>
 ${notice ? `<p role="status">${escapeHtml(notice)}</p>` : ''}
 ${errorBox(error)}
 <form method="post" action="/login/otp" novalidate>

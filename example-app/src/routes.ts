@@ -1,11 +1,11 @@
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type passportModule from 'passport';
 import type { CsrfSync } from 'csrf-sync';
-import { DEFAULT_SESSION_KEY, isSmsOtpError, SmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
+import { DEFAULT_SESSION_KEY, isSmsOtpError, redactPhoneNumber, SmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
 import { encryptionKeyIsPerStart, type AppConfig } from './config.js';
 import { perIpLimit, type Infrastructure, type LimitResponder } from './infra.js';
 import { accountPage, codePage, loginPage, messagePage, outboxPage, waitText } from './pages.js';
-import type { User } from './users.js';
+import type { User, UserDirectory } from './users.js';
 import { wantsJson, wantsJsonError } from './app.js';
 
 interface RouteDeps {
@@ -14,6 +14,7 @@ interface RouteDeps {
   passport: InstanceType<typeof passportModule.Passport>;
   smsOtp: SmsOtp<User>;
   csrf: CsrfSync;
+  users: UserDirectory;
 }
 
 type Flash = { flash?: string };
@@ -68,7 +69,7 @@ export interface MountedRoutes {
   answerStaleForm(req: Request, res: Response): void;
 }
 
-export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csrf }: RouteDeps): MountedRoutes {
+export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csrf, users }: RouteDeps): MountedRoutes {
   const digits = smsOtp.challenges.numbers.digits;
   const limit = (name: string) => perIpLimit(infra.redis, config.rateLimitPerIpPerMin, name, answerLimited);
   /** The session's CSRF token for a form; the first one a session gets is marked, see sendPage. */
@@ -100,6 +101,12 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   };
   const protect = csrf.csrfSynchronisedProtection;
   const forgetUnreadable = encryptionKeyIsPerStart(config);
+  /** Where the pending login's code went, masked (`********78`): two tabs' logins are told apart. */
+  const sentTo = (req: Request): string | undefined => {
+    const userId = (readPendingRecord(req) as { userId?: unknown } | undefined)?.userId;
+    const phone = typeof userId === 'string' ? users.findById(userId)?.phone : undefined;
+    return phone === undefined ? undefined : redactPhoneNumber(phone);
+  };
 
   /** A code step's failure: JSON with its code (and what a client may be told), or the code page / the password step for a browser. */
   const answerCodeFailure = (req: Request, res: Response, code: string, message: string, httpStatus: number, info?: SmsOtpFailure) => {
@@ -117,7 +124,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     // A person reads this: the length they must type, how many tries are left, how long to wait.
     const shown = code === 'CODE_MALFORMED' ? `Enter the ${digits}-digit code from the text message.` : message;
     const left = info?.attemptsLeft === undefined ? '' : ` ${info.attemptsLeft} ${info.attemptsLeft === 1 ? 'try' : 'tries'} left.`;
-    return sendPage(req, res, codePage(token(req), digits, `${shown}${left}${waitText(info?.retryAfterSeconds)}`), httpStatus);
+    return sendPage(req, res, codePage(token(req), digits, sentTo(req), `${shown}${left}${waitText(info?.retryAfterSeconds)}`), httpStatus);
   };
 
   /**
@@ -194,7 +201,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
 
   app.get('/login/otp', pendingOnly, (req, res) => {
     if (wantsJson(req)) return res.json({ status: 'otp_required', digits });
-    return sendPage(req, res, codePage(token(req), digits, undefined, takeFlash(req) ?? (req.query.sent === '1' ? 'A new code is on its way.' : undefined)));
+    return sendPage(req, res, codePage(token(req), digits, sentTo(req), undefined, takeFlash(req) ?? (req.query.sent === '1' ? 'A new code is on its way.' : undefined)));
   });
 
   app.post('/login/otp', ...limit('otp'), protect, (req: Request, res: Response, next: NextFunction) => {
@@ -220,7 +227,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
       return res.redirect(303, '/login');
     }
     if (err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(err.retryAfterSeconds));
-    return sendPage(req, res, codePage(token(req), digits, `${err.message}${waitText(err.retryAfterSeconds)}`), err.status);
+    return sendPage(req, res, codePage(token(req), digits, sentTo(req), `${err.message}${waitText(err.retryAfterSeconds)}`), err.status);
   });
 
   app.get('/account', smsOtp.requireAuthenticated({
@@ -270,7 +277,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
       return;
     }
     if (readPendingRecord(req) !== undefined) {
-      sendPage(req, res, codePage(token(req), digits, expired), 403);
+      sendPage(req, res, codePage(token(req), digits, sentTo(req), expired), 403);
       return;
     }
     const username = bodyField(req, 'username');
