@@ -119,15 +119,33 @@ describe('Example app, in-memory mode: the browser pages', () => {
       expect(await outbox()).to.have.length(0);
       const again = await agent.post('/login').set(HTML).type('form').send({ username: 'alice', password: 'alice-password', _csrf: csrfTokenIn(stale.text) });
       expect([again.status, again.headers.location]).to.deep.equal([303, '/login/otp']);
+      await agent.get('/login/otp').set(HTML);
       // A stale code form: the code page again (the login goes on); a stale form once signed in: the account page.
       const staleCode = await agent.post('/login/otp').set(HTML).type('form').send({ code: newestCode(await outbox()), _csrf: 'stale' });
       expect(staleCode.status).to.equal(403);
       expect(staleCode.text).to.include('Enter your code').and.include('That form had expired');
       const done = await agent.post('/login/otp').set(HTML).type('form').send({ code: newestCode(await outbox()), _csrf: csrfTokenIn(staleCode.text) });
       expect([done.status, done.headers.location]).to.deep.equal([303, '/account']);
+      await agent.get('/account').set(HTML);
       const staleLogout = await agent.post('/logout').set(HTML).type('form').send({ _csrf: 'stale' });
       expect(staleLogout.status).to.equal(403);
-      expect(staleLogout.text).to.include('You are signed in as');
+      expect(staleLogout.text).to.include('You are signed in as').and.include('That form had expired');
+    });
+
+    it('a form whose session is gone (a second Verify after the first signed in): 403 with a link, no new session or cookie', async () => {
+      await passwordStep();
+      const page = await agent.get('/login/otp').set(HTML);
+      const pendingCookie = agent.jar.getCookie('sid', { domain: '127.0.0.1', path: '/', secure: false, script: false })?.toString();
+      expect(pendingCookie).to.match(/^sid=/);
+      const form = { code: newestCode(await outbox()), _csrf: csrfTokenIn(page.text) };
+      const first = await agent.post('/login/otp').set(HTML).type('form').send(form);
+      expect(first.status).to.equal(303);
+      // The same form again, with the cookie of the session the first post ended.
+      const second = await request(handle.app).post('/login/otp').set(HTML).set('Cookie', String(pendingCookie).split(';')[0] as string).type('form').send(form);
+      expect(second.status).to.equal(403);
+      expect(second.text).to.include('That form had expired, so nothing was done.').and.include('href="/login"');
+      expect(second.headers['set-cookie'], 'no cookie that would replace the signed-in one').to.equal(undefined);
+      expect((await agent.get('/account').set(HTML)).status, 'still signed in').to.equal(200);
     });
 
     it('a form post with no session cookie at all says that cookies are needed', async () => {

@@ -102,8 +102,9 @@ ${errorBox(error)}
 <p class="note"><a href="/login">Start over with your password</a></p>`, webOtp);
 }
 
-export function accountPage(csrfToken: string, username: string): string {
+export function accountPage(csrfToken: string, username: string, error?: string): string {
   return layout('Your account', `
+${errorBox(error)}
 <p>You are signed in as <strong id="username">${escapeHtml(username)}</strong>, with a password and a code sent by text message.</p>
 <form method="post" action="/logout">
   <input type="hidden" name="_csrf" value="${escapeHtml(csrfToken)}">

@@ -264,7 +264,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
    * after the first post replaced the session, a form from another tab's login): still a 403, but
    * with a fresh form of where the login stands and a word on why; an error page saying "reload"
    * would post the stale form again. A post with no session cookie at all means the browser keeps
-   * no cookies, which no fresh form can mend.
+   * no cookies, which no fresh form can mend; one whose session is gone gets a link to sign in.
    */
   const answerStaleForm = (req: Request, res: Response): void => {
     if (!/(?:^|;\s*)sid=/.test(req.get('cookie') ?? '')) {
@@ -272,8 +272,16 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
       return;
     }
     const expired = 'That form had expired, so nothing was done. Please try again.';
+    // Its session is gone (expired, or ended by the post before it): a fresh form would need a new
+    // session stored now, from an error answer, and its cookie could overwrite the one the post
+    // before this one just set. A page with a link to sign in stores nothing.
+    if ((req.session as unknown as { csrfToken?: unknown } | undefined)?.csrfToken === undefined) {
+      res.status(403).send(messagePage('Form expired', 'That form had expired, so nothing was done.'));
+      return;
+    }
+    // From here on the session has its token: the pages below store nothing new.
     if (req.isAuthenticated()) {
-      sendPage(req, res, accountPage(token(req), (req.user as User).username), 403);
+      sendPage(req, res, accountPage(token(req), (req.user as User).username, expired), 403);
       return;
     }
     if (readPendingRecord(req) !== undefined) {
