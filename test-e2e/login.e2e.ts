@@ -347,6 +347,39 @@ async function main(): Promise<number> {
     assert.equal(new URL(page.url()).pathname, '/login', `GET /account: ${chain(res)}`);
   });
 
+  step('two clicks on "Verify" 120 ms apart (each post held 400 ms on its way) send one post and land on /account', async () => {
+    await page.goto(`${base}/login`);
+    outboxSeen = (await readOutbox(base)).length;
+    await page.locator('#username').fill(USER.username);
+    await page.locator('#password').fill(USER.password);
+    await Promise.all([page.waitForURL(`${base}/login/otp`), page.getByRole('button', { name: 'Sign in' }).click()]);
+    code = await newestCode(base, USER.phone, outboxSeen, digits);
+    await page.locator('#code').fill(code);
+    // A slow network: the second click comes while the first post is still on its way.
+    let posts = 0;
+    await page.route(`${base}/login/otp`, async (route) => {
+      if (route.request().method() === 'POST') {
+        posts++;
+        await new Promise((resolve) => setTimeout(resolve, 400));
+      }
+      await route.continue();
+    });
+    try {
+      const verify = await page.getByRole('button', { name: 'Verify' }).boundingBox();
+      assert.ok(verify, 'the Verify button is on screen');
+      const arrived = page.waitForURL(`${base}/account`);
+      // Two real clicks 120 ms apart, as an impatient user makes them.
+      await page.mouse.click(verify.x + verify.width / 2, verify.y + verify.height / 2);
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      await page.mouse.click(verify.x + verify.width / 2, verify.y + verify.height / 2);
+      await arrived;
+    } finally {
+      await page.unroute(`${base}/login/otp`);
+    }
+    assert.equal(posts, 1, 'POST /login/otp requests');
+    assert.equal((await page.locator('#username').textContent())?.trim(), USER.username, 'signed in as alice');
+  });
+
   step('no console errors or warnings, page errors, CSP violations, failed or non-loopback requests', async () => {
     assert.deepEqual(problems, []);
     for (const note of new Set(notes)) console.log(`    note (tolerated): ${note}`);
