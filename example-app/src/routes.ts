@@ -54,9 +54,14 @@ const answerLimited: LimitResponder = (req, res, { status, body }) => {
 
 /** Whether a logout has anything to end: a logged-in user, or a pending (half-authenticated) login. */
 function holdsLogin(req: Request): boolean {
-  const session = req.session as unknown as Record<string, unknown> | undefined;
-  return req.isAuthenticated() || session?.[DEFAULT_SESSION_KEY] !== undefined;
+  return req.isAuthenticated() || readPendingRecord(req) !== undefined;
 }
+
+/** The session's pending record, if any (whatever its shape: the package checks it). */
+const readPendingRecord = (req: Request): unknown => (req.session as unknown as Record<string, unknown> | undefined)?.[DEFAULT_SESSION_KEY];
+
+/** Whether the session holds a CSRF token already (csrf-sync keeps it as `csrfToken`). */
+const hasCsrfToken = (req: Request): boolean => (req.session as unknown as { csrfToken?: unknown } | undefined)?.csrfToken !== undefined;
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -74,7 +79,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   const limit = (name: string) => perIpLimit(infra.redis, config.rateLimitPerIpPerMin, name, answerLimited);
   /** The session's CSRF token for a form; the first one a session gets is marked, see sendPage. */
   const token = (req: Request): string => {
-    const minted = (req.session as unknown as { csrfToken?: unknown }).csrfToken === undefined;
+    const minted = !hasCsrfToken(req);
     const value = csrf.generateToken(req);
     if (minted) mintedToken.add(req);
     return value;
@@ -153,8 +158,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   // limits POST routes only, and many browsers behind one address load the page.
   const pageLimit = perIpLimit(infra.redis, config.loginPageLimitPerIpPerMin, 'login-page', answerLimited);
   const newSessionLimit = pageLimit.map((limiter): RequestHandler => (req, res, next) => {
-    const hasToken = (req.session as unknown as { csrfToken?: unknown } | undefined)?.csrfToken !== undefined;
-    return wantsJson(req) || hasToken ? next() : limiter(req, res, next);
+    return wantsJson(req) || hasCsrfToken(req) ? next() : limiter(req, res, next);
   });
   app.get('/login', ...newSessionLimit, (req, res) => {
     if (wantsJson(req)) return res.json({ status: req.isAuthenticated() ? 'authenticated' : 'anonymous' });
@@ -275,7 +279,7 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     // Its session is gone (expired, or ended by the post before it): a fresh form would need a new
     // session stored now, from an error answer, and its cookie could overwrite the one the post
     // before this one just set. A page with a link to sign in stores nothing.
-    if ((req.session as unknown as { csrfToken?: unknown } | undefined)?.csrfToken === undefined) {
+    if (!hasCsrfToken(req)) {
       res.status(403).send(messagePage('Form expired', 'That form had expired, so nothing was done.'));
       return;
     }
@@ -293,9 +297,6 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
   };
   return { answerStaleForm };
 }
-
-/** The session's pending record, if any (whatever its shape: the package checks it). */
-const readPendingRecord = (req: Request): unknown => (req.session as unknown as Record<string, unknown> | undefined)?.[DEFAULT_SESSION_KEY];
 
 const isUnreadable = (err: unknown): boolean => isSmsOtpError(err) && err.code === 'SECRET_UNREADABLE';
 

@@ -11,7 +11,7 @@ export const LOGIN_SESSION_TTL_SECONDS = 86_400;
 /**
  * How long Redis keeps any other session: one that holds only a form's CSRF token (and perhaps a
  * flash message). Anyone can make one by loading the sign-in page, so they must not stay a day.
- * A sign-in form left open longer answers "The form expired; reload the page and try again."
+ * A sign-in form left open longer is refused (403) with a page that says it expired and links to sign in.
  */
 export const ANONYMOUS_SESSION_TTL_SECONDS = 1800;
 
