@@ -250,6 +250,31 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await resend('c1', { cooldownMs: 50 })).to.deep.include({ status: 'issued' });
     });
 
+    it('resend: starts a cooldown of its own, so a second resend right after it is refused', async () => {
+      await issue('c1', { cooldownMs: 50 });
+      await sleep(100);
+      expect(await resend('c1', { cooldownMs: 5_000, maxSends: 5 })).to.deep.include({ status: 'issued' });
+      const result = await resend('c1', { cooldownMs: 5_000, maxSends: 5 });
+      expect(result.status).to.equal('cooldown');
+      expect(result.status === 'cooldown' ? result.retryAfterMs : -1).to.be.within(4_000, 5_000);
+    });
+
+    it('resend: the new code lives codeTtlMs from the resend, not as long as the login', async () => {
+      await issueArmed('c1', 'mac-first');
+      const again = await resend('c1', { codeTtlMs: 60 });
+      expect(again).to.deep.include({ status: 'issued' });
+      expect(await arm(again.status === 'issued' ? again.counter : -1, 'c1', 'mac-second')).to.equal(true);
+      await sleep(120);
+      expect(await right('c1', 5, ['mac-second'])).to.deep.equal({ status: 'expired', attempts: 1, failures: 1 });
+    });
+
+    it('a used code is gone: it cannot be armed again, and its challenge takes no attempt', async () => {
+      const issued = await issueArmed();
+      expect(await right()).to.deep.include({ status: 'accepted' });
+      expect(await arm(issued.counter)).to.equal(false);
+      expect(await right()).to.deep.equal({ status: 'no_challenge' });
+    });
+
     it('resend: at most maxSends texts per challenge, the first included', async () => {
       await issue();
       expect(await resend('c1', { maxSends: 2 })).to.deep.include({ status: 'issued' });
