@@ -28,6 +28,32 @@ describe('Sessions: regenerated at both steps, nothing carried over', () => {
     expect(sender.messages).to.have.length(0);
   });
 
+  it('a pending record whose save failed is taken out of the session: the end-of-request save does not store it', async () => {
+    const sender = new OutboxSender();
+    const smsOtp = new SmsOtp({
+      store: new MemoryOtpStore(), sender, encryptionKey: TEST_KEY,
+      loadUser: () => ({ id: 'u1' }), userId: (u: { id: string }) => u.id, phoneNumber: () => '+4512345678',
+    });
+    // The start step's own save fails once; express-session's save at the end of the request works.
+    const store = new expressSession.MemoryStore();
+    const set = store.set.bind(store);
+    let failures = 1;
+    store.set = (sid, data, cb) => (failures-- > 0 ? cb?.(new Error('SET failed')) : set(sid, data, cb));
+    const app = express();
+    app.use(expressSession({ secret: 'x', store, resave: false, saveUninitialized: false }));
+    app.use((req, _res, next) => {
+      (req as unknown as { user: unknown }).user = { id: 'u1' };
+      next();
+    });
+    app.post('/login', smsOtp.start(), (_req, res) => { res.json({ status: 'otp_required' }); });
+    app.use((_err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => { res.status(503).json({ error: 'unavailable' }); });
+    const res = await request(app).post('/login');
+    expect(res.status).to.equal(503);
+    const stored = await new Promise<Record<string, unknown>>((resolve, reject) => store.all((err, all) => (err ? reject(err) : resolve((all ?? {}) as Record<string, unknown>))));
+    expect(Object.values(stored).map((s) => Object.keys(s as object))).to.satisfy((keys: string[][]) => keys.every((k) => !k.includes('smsOtp')));
+    expect(failures).to.equal(-1);
+  });
+
   it('with keepSessionInfo: true the pending record still does not reach the full session', async () => {
     const sender = new OutboxSender();
     const { app } = buildApp({ store: new MemoryOtpStore(), sender, keepSessionInfo: true });

@@ -95,6 +95,13 @@ describe('SmsOtpStrategy: fail', () => {
     expect(await failure({ code: rightCode }, pending, 'GET')).to.deep.include({ code: 'CODE_MALFORMED' });
   });
 
+  it('never reads the query string: the right code in the URL fails, on a GET and on a POST without it in the body', async () => {
+    for (const [method, body] of [['GET', undefined], ['POST', {}]] as const) {
+      const req = { ...fakeRequest(body, pending, method), query: { code: rightCode } };
+      expect(await runStrategy(strategy, req)).to.deep.include({ kind: 'fail' });
+    }
+  });
+
   it('does not read an inherited code property', async () => {
     expect(await failure(Object.create({ code: rightCode }))).to.deep.include({ code: 'CODE_MALFORMED' });
   });
