@@ -62,6 +62,8 @@ export class GatewayApiDouble {
   /** How long the double waits before it answers each request (a slow provider). */
   delayMs = 0;
   readonly received: ReceivedSms[] = [];
+  /** Every well-formed message, the ones a failure scenario then refused included. */
+  readonly parsed: ReceivedSms[] = [];
   readonly requests: RecordedRequest[] = [];
   readonly #nonces = new Set<string>();
   readonly #server: Server;
@@ -118,6 +120,7 @@ export class GatewayApiDouble {
       const auth = this.#authenticate(req, url);
       if (raw === undefined) throw new Refusal(413, undefined, 'Request body too large');
       const sms = parseSms(req.headers['content-type'], raw, auth);
+      this.parsed.push(sms);
       if (this.scenario === 'insufficient-credit') throw new Refusal(403, '0x0216', 'Insufficient credit');
       if (this.scenario === 'unprocessable') throw new Refusal(422, undefined, 'Invalid json request body');
       if (this.scenario === 'server-error') throw new Refusal(500, undefined, 'Internal server error');
