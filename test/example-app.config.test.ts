@@ -76,6 +76,15 @@ describe('Example app: configuration from the environment', () => {
     expect(startupWarnings(loadConfig(configured), configured).join('\n')).to.not.include('dev outbox');
   });
 
+  it('warns when a token and OAuth credentials are both set: the token is used, the pair ignored', () => {
+    const env = { GATEWAYAPI_TOKEN: 't', GATEWAYAPI_KEY: 'k', GATEWAYAPI_SECRET: 's' };
+    const config = loadConfig(env);
+    expect(config.gatewayApi).to.deep.include({ token: 't' }).and.not.have.property('key');
+    const gatewayApiLines = (e: Record<string, string>) => startupWarnings(loadConfig(e), e).filter((line) => line.includes('GATEWAYAPI'));
+    expect(gatewayApiLines(env)).to.deep.equal(['warning: GATEWAYAPI_TOKEN and GATEWAYAPI_KEY and GATEWAYAPI_SECRET are all set; texts use the token (token auth), and GATEWAYAPI_KEY and GATEWAYAPI_SECRET are ignored']);
+    expect(gatewayApiLines({ GATEWAYAPI_TOKEN: 't' })).to.deep.equal([]);
+  });
+
   it('never echoes a secret in its messages', () => {
     expect(() => loadConfig({ OTP_ENCRYPTION_KEY: 'my-secret-value' })).to.throw(ConfigError).with.property('message').that.does.not.include('my-secret-value');
     expect(() => loadConfig({ REDIS_URL: 'redis://user:my-redis-password@[bad' })).to.throw(ConfigError).with.property('message').that.does.not.include('my-redis-password');

@@ -188,13 +188,17 @@ export function encryptionKeyIsPerStart(config: Pick<AppConfig, 'production' | '
 }
 
 /**
- * The start-up warnings, one line each, about what was made up because it was missing, and about
- * GatewayAPI settings given without credentials (so the dev outbox is used: a misspelled token variable?).
+ * The start-up warnings, one line each, about what was made up because it was missing, about
+ * GatewayAPI settings given without credentials (so the dev outbox is used: a misspelled token variable?),
+ * and about OAuth credentials that a token set beside them makes unused.
  */
 export function startupWarnings(config: Pick<AppConfig, 'generated' | 'redisUrl' | 'redisClusterNodes'> & Partial<Pick<AppConfig, 'gatewayApi'>>, env: NodeJS.ProcessEnv = {}): string[] {
   const redisMode = config.redisUrl !== undefined || config.redisClusterNodes !== undefined;
   const unused = config.gatewayApi === undefined ? ['GATEWAYAPI_BASE_URL', 'SMS_SENDER'].filter((name) => env[name]) : [];
   const senderLines = unused.length === 0 ? [] : [`warning: ${unused.join(' and ')} ${unused.length === 1 ? 'is' : 'are'} set, but without GATEWAYAPI_TOKEN (or GATEWAYAPI_KEY and GATEWAYAPI_SECRET) texts go to the dev outbox`];
+  // Both kinds of credentials: the token wins; say so, since the other pair is then never tried.
+  const ignored = config.gatewayApi !== undefined && 'token' in config.gatewayApi ? ['GATEWAYAPI_KEY', 'GATEWAYAPI_SECRET'].filter((name) => env[name]) : [];
+  if (ignored.length > 0) senderLines.push(`warning: GATEWAYAPI_TOKEN and ${ignored.join(' and ')} are all set; texts use the token (token auth), and ${ignored.join(' and ')} ${ignored.length === 1 ? 'is' : 'are'} ignored`);
   return [...senderLines, ...config.generated.map((name) => {
     const line = `warning: ${name} is not set; using a random one for this run (sessions and codes will not survive a restart)`;
     // The users' secrets do (they never expire in Redis), sealed under a key no later run has.
