@@ -6,6 +6,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { GatewayApiSender, MemoryOtpStore, OutboxSender, RedisOtpStore, type OtpStore, type SmsSender } from 'passport-sms-otp';
 import type { AppConfig } from './config.js';
+import { MemorySessionStore } from './memory-sessions.js';
 import { fewerLoginWrites, sessionTtlSeconds } from './sessions.js';
 
 export type RedisClient = ReturnType<typeof createClient>;
@@ -142,7 +143,8 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
   // connect-redis 9 takes a cluster client too: a session is one key (GET, SET EX, EXPIRE, DEL).
   // A login costs one session write and no wait for the old session's DEL, and a request that
   // changes nothing within 60 s of the last write or touch sends no EXPIRE (see sessions.ts).
-  const sessionStore: session.Store = fewerLoginWrites(redis !== undefined ? new RedisStore({ client: redis.client, prefix: 'example-app:sess:', ttl: (data) => sessionTtlSeconds(data) }) : new session.MemoryStore());
+  const memorySessions = redis === undefined ? new MemorySessionStore() : undefined;
+  const sessionStore: session.Store = fewerLoginWrites(redis !== undefined ? new RedisStore({ client: redis.client, prefix: 'example-app:sess:', ttl: (data) => sessionTtlSeconds(data) }) : (memorySessions as MemorySessionStore));
 
   let sender: SmsSender;
   let outbox: OutboxSender | undefined;
@@ -169,6 +171,7 @@ export async function createInfrastructure(config: AppConfig): Promise<Infrastru
     senderKind,
     async close() {
       memoryStore?.close();
+      memorySessions?.close();
       await redis?.close();
     },
   };
