@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { inspect } from 'node:util';
 import { SmsSendError } from '../src/errors.js';
 import { GatewayApiSender, type GatewayApiSenderOptions } from '../src/senders/gatewayapi.js';
+import { errorFromResponse } from '../src/senders/gatewayapi-errors.js';
 import { closedPortUrl, GatewayApiDouble, type GatewayApiScenario } from './helpers/gatewayapi-double.js';
 
 const CODE = '482913';
@@ -68,6 +69,22 @@ describe('GatewayApiSender: failures', () => {
     }
   }
 
+  // Statuses the double has no scenario for, judged as GATEWAYAPI.md and the README's table say.
+  const judged: Array<[number, string, Partial<SmsSendError>]> = [
+    [408, '{}', { retryable: true, configuration: false, mayHaveBeenSent: false }],
+    [429, '{}', { retryable: true, configuration: false, mayHaveBeenSent: false }],
+    [403, '{"message":"IP not allowed"}', { retryable: false, configuration: true, mayHaveBeenSent: false }],
+    [401, '{}', { retryable: false, configuration: true, mayHaveBeenSent: false }],
+    [403, '{"code":"0x0215"}', { retryable: false, configuration: false, mayHaveBeenSent: false }],
+    [400, '{}', { retryable: false, configuration: false, mayHaveBeenSent: false }],
+    [502, '', { retryable: true, configuration: false, mayHaveBeenSent: true }],
+  ];
+  for (const [status, body, expected] of judged) {
+    it(`HTTP ${status} ${body || '(no body)'}: ${JSON.stringify(expected)}`, () => {
+      expect(errorFromResponse(status, body, '********78')).to.include({ httpStatus: status, ...expected });
+    });
+  }
+
   it('insufficient credit says so in the message, with the incident id', async () => {
     double.scenario = 'insufficient-credit';
     const error = await sendError(token());
@@ -81,7 +98,8 @@ describe('GatewayApiSender: failures', () => {
     const elapsed = Date.now() - started;
     // Not before the timeout; how long after is the machine's business (the message says which timeout fired).
     expect(elapsed).to.be.at.least(140);
-    expect(error).to.include({ retryable: true, configuration: false, httpStatus: undefined });
+    // The request went out: GatewayAPI may have taken it, so the send stays counted.
+    expect(error).to.include({ retryable: true, configuration: false, httpStatus: undefined, mayHaveBeenSent: true });
     expect(error.message).to.contain('within 150 ms');
     expect(double.requests).to.have.length(1);
   });
