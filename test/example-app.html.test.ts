@@ -35,6 +35,16 @@ describe('Example app, in-memory mode: the browser pages', () => {
     expect(cookie).to.match(/HttpOnly/i).and.match(/SameSite=Lax/i);
   });
 
+  it('every answer, page or JSON, carries the security headers: no framing, no sniffing, no caching, a CSP', async () => {
+    for (const [path, accept] of [['/login', 'text/html'], ['/account', 'application/json'], ['/nowhere', 'text/html']] as const) {
+      const res = await agent.get(path).set('Accept', accept);
+      expect(res.headers, path).to.include({ 'x-frame-options': 'DENY', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store', 'referrer-policy': 'same-origin' });
+      const csp = String(res.headers['content-security-policy']);
+      expect(csp).to.include("default-src 'self'").and.include("frame-ancestors 'none'").and.include("form-action 'self'");
+      expect(csp).to.match(/script-src 'sha256-[^']+'/).and.not.match(/script-src[^;]*'unsafe-inline'/);
+    }
+  });
+
   it('a form post without the CSRF token is refused with 403, and nothing is sent', async () => {
     await agent.get('/login').set(HTML);
     const res = await agent.post('/login').set(HTML).type('form').send({ username: 'alice', password: 'alice-password' });
