@@ -101,11 +101,12 @@ describe('OAuth 1.0a signing (RFC 5849)', () => {
   });
 
   it('signs query parameters of the URL, and agrees with the verifier on a secret that needs encoding', () => {
-    const input: OAuth1SignInput = { method: 'post', url: 'HTTP://Example.COM:80/rest/mtsms?x=1%202', key: 'k', secret: 's/e+c&r=t ø', nonce: 'n1', timestampSeconds: 1000 };
+    // RFC 5849 §3.6 encodes !*'() too, which encodeURIComponent leaves alone.
+    const input: OAuth1SignInput = { method: 'post', url: "HTTP://Example.COM:80/rest/mtsms?x=1%202&y=a!*'()", key: 'k', secret: "s/e+c&r=t ø!*'()", nonce: 'n1', timestampSeconds: 1000 };
     const check = checkFor(oauthAuthorizationHeader(input), {
       baseUri: 'http://example.com/rest/mtsms',
-      queryParams: [['x', '1 2']],
-      secretsByKey: new Map([['k', 's/e+c&r=t ø']]),
+      queryParams: [['x', '1 2'], ['y', "a!*'()"]],
+      secretsByKey: new Map([['k', "s/e+c&r=t ø!*'()"]]),
       nowSeconds: 1000,
     });
     expect(verifyOAuthRequest(check)).to.deep.equal({ ok: true, key: 'k' });
