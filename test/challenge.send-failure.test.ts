@@ -58,6 +58,22 @@ describe('OtpChallenges: when a send fails', () => {
     expect((await challenges.verify({ userId: 'u', challengeId, code: sender.codes.at(-1) })).ok).to.equal(true);
   });
 
+  describe('surely not sent: the number\'s budget slot is given back too', () => {
+    for (const [name, makeStore] of bothStores('phone-refund')) {
+      it(`${name}: the next user of that number still gets a text`, async () => {
+        const sender = new FlakySender();
+        const challenges = new OtpChallenges({ store: makeStore(), sender, encryptionKey: TEST_KEY, maxSendsPerPhoneNumber: 1 });
+        const phoneNumber = '+4529123456';
+        sender.failWith = new SmsSendError('refused', { httpStatus: 403, mayHaveBeenSent: false });
+        const refused = await challenges.start({ userId: 'a', phoneNumber }).catch((err: unknown) => err);
+        expect(refused).to.be.instanceOf(SmsSendError);
+        sender.failWith = undefined;
+        await challenges.start({ userId: 'b', phoneNumber });
+        expect(sender.codes).to.have.length(2);
+      });
+    }
+  });
+
   it('maybe sent (timeout, 5xx): the send stays counted and the code stays live', async () => {
     const sender = new FlakySender();
     const challenges = make(sender);
