@@ -67,6 +67,13 @@ describe('Secrets: AES-256-GCM sealing with key ids', () => {
     expect(rotated.codeDigests('alice', 'c', '123456')).to.include(new SecretSealer(oldKey).codeDigest('alice', 'c', '123456'));
   });
 
+  it('a key is found by its bytes\' fingerprint before its id: an id that now names another key does not hide the right one', () => {
+    const k1 = randomBytes(32);
+    const sealed = new SecretSealer([{ id: 'a', key: k1 }]).seal('alice', secret);
+    const renamed = new SecretSealer([{ id: 'a', key: randomBytes(32) }, { id: 'b', key: k1 }]);
+    expect(renamed.open('alice', sealed).equals(secret)).to.equal(true);
+  });
+
   it('instances that name one key differently read each other\'s secrets and do not re-seal them back and forth', () => {
     const k1 = randomBytes(32);
     const k2 = randomBytes(32);
