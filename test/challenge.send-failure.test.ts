@@ -74,6 +74,20 @@ describe('OtpChallenges: when a send fails', () => {
     }
   });
 
+  it('a sender that refuses its input (an SmsOtpError other than SEND_FAILED): surely not sent, so nothing stays counted', async () => {
+    const sender = new FlakySender();
+    const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender, encryptionKey: TEST_KEY, maxSendsPerPhoneNumber: 1, maxSendsPerUser: 1 });
+    const counted: boolean[] = [];
+    challenges.events.on('sms.failed', (event) => { counted.push(event.counted); });
+    sender.failWith = new SmsOtpError('PHONE_NUMBER_INVALID');
+    const refused = await challenges.start({ userId: 'u', phoneNumber: '+4512345678' }).catch((err: unknown) => err);
+    expect(refused).to.be.instanceOf(SmsOtpError).with.property('code', 'PHONE_NUMBER_INVALID');
+    expect(counted).to.deep.equal([false]);
+    sender.failWith = undefined;
+    await challenges.start({ userId: 'u', phoneNumber: '+4512345678' });
+    expect(sender.codes).to.have.length(2);
+  });
+
   it('maybe sent (timeout, 5xx): the send stays counted and the code stays live', async () => {
     const sender = new FlakySender();
     const challenges = make(sender);
