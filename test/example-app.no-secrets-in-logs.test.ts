@@ -82,4 +82,24 @@ describe('Example app: what reaches the logs', () => {
       syncBuiltinESMExports();
     }
   });
+  it('a username or password longer than 256 characters is refused (401) without any scrypt work', async () => {
+    const handle = await startExampleApp();
+    const original = crypto.scrypt;
+    let calls = 0;
+    crypto.scrypt = ((...args: Parameters<typeof original>) => { calls++; return (original as (...a: unknown[]) => void)(...args); }) as typeof original;
+    syncBuiltinESMExports();
+    try {
+      for (const body of [{ username: 'alice', password: `alice-password${'x'.repeat(300)}` }, { username: 'a'.repeat(300), password: 'alice-password' }]) {
+        const res = await request(handle.app).post('/login').set(JSON_ACCEPT).send(body);
+        expect([res.status, res.body.error]).to.deep.equal([401, 'invalid_credentials']);
+      }
+      expect(calls).to.equal(0);
+      expect((await request(handle.app).post('/login').set(JSON_ACCEPT).send({ username: 'alice', password: 'x' })).status).to.equal(401);
+      expect(calls).to.equal(1);
+    } finally {
+      crypto.scrypt = original;
+      syncBuiltinESMExports();
+      await handle.close();
+    }
+  });
 });
