@@ -180,6 +180,26 @@ describe('OtpChallenges: when a send fails', () => {
       expect(again).to.be.instanceOf(SmsOtpError).with.property('code', 'SEND_THROTTLED');
     });
 
+    it('a give-back that hung for over a second is not tried again: the step answers, the send stays counted', async () => {
+      const inner = new MemoryOtpStore();
+      let calls = 0;
+      const store: OtpStore = Object.assign(Object.create(inner) as OtpStore, {
+        cancelSend: async () => {
+          calls++;
+          await new Promise((resolve) => setTimeout(resolve, 1050));
+          throw new SmsOtpError('STORE_UNAVAILABLE');
+        },
+      });
+      const sender = new FlakySender();
+      const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0 });
+      const counted: boolean[] = [];
+      challenges.events.on('sms.failed', (event) => { counted.push(event.counted); });
+      const { challengeId } = await challenges.start({ userId: 'u', phoneNumber: PHONE });
+      sender.failWith = new SmsSendError('refused', { httpStatus: 403, mayHaveBeenSent: false });
+      await challenges.resend({ userId: 'u', challengeId, phoneNumber: PHONE }).catch(() => undefined);
+      expect([calls, counted]).to.deep.equal([1, [true]]);
+    });
+
     it('a store that keeps failing: the event says the send stayed counted', async () => {
       const { store, challenges, failed } = rig();
       const { challengeId } = await challenges.start({ userId: 'u', phoneNumber: PHONE });
