@@ -22,6 +22,22 @@ describe('MemoryOtpStore: a code lives no longer than its secret', () => {
       store.close();
     }
   });
+
+  it('a resend whose secret-and-counter entry is gone is refused as no challenge, ends the login, and the next login starts a new secret', async () => {
+    const store = new MemoryOtpStore();
+    try {
+      const budget = { max: 5, windowMs: 900_000 };
+      await store.issue({ userId: 'u', challengeId: 'c', sendId: 's', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 0, lockAfter: 10, userBudget: budget });
+      (store as unknown as { hotp: Map<string, unknown> }).hotp.delete('u');
+      const resend = { userId: 'u', challengeId: 'c', sendId: 's2', codeTtlMs: 300_000, cooldownMs: 0, maxSends: 3, maxAttempts: 5, lockAfter: 10, userBudget: budget };
+      expect(await store.resend(resend)).to.deep.equal({ status: 'no_challenge' });
+      expect(store.size).to.deep.include({ users: 0, challenges: 0, codes: 0 });
+      expect(await store.issue({ userId: 'u', challengeId: 'c2', sendId: 's3', newSealedSecret: 'new', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 0, lockAfter: 10, userBudget: budget }))
+        .to.deep.equal({ status: 'issued', counter: 1, sealedSecret: 'new' });
+    } finally {
+      store.close();
+    }
+  });
 });
 
 describe('MemoryOtpStore: bounded memory', () => {

@@ -35,6 +35,26 @@ describe('RedisOtpStore: a code lives no longer than its secret', () => {
       await client.quit();
     }
   });
+
+  it('a resend whose secret-and-counter hash is gone is refused as no challenge, ends the login, and leaves no secret-less counter behind', async () => {
+    const client = await connectRedis();
+    try {
+      const store = new RedisOtpStore(client, { prefix: uniquePrefix('orphan') });
+      const budget = { max: 5, windowMs: 900_000 };
+      await store.issue({ userId: 'u', challengeId: 'c', sendId: 's', newSealedSecret: 's', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 0, lockAfter: 10, userBudget: budget });
+      const k = store.keysOf('u');
+      await client.del(k.hotp);
+      const resend = { userId: 'u', challengeId: 'c', sendId: 's2', codeTtlMs: 300_000, cooldownMs: 0, maxSends: 3, maxAttempts: 5, lockAfter: 10, userBudget: budget };
+      expect(await store.resend(resend)).to.deep.equal({ status: 'no_challenge' });
+      expect(await client.exists([k.hotp, k.challenge, k.code])).to.equal(0);
+      // The next login makes a new secret, counted from 1.
+      expect(await store.issue({ userId: 'u', challengeId: 'c2', sendId: 's3', newSealedSecret: 'new', pendingTtlMs: 600_000, codeTtlMs: 300_000, cooldownMs: 0, lockAfter: 10, userBudget: budget }))
+        .to.deep.equal({ status: 'issued', counter: 1, sealedSecret: 'new' });
+      await store.deleteUser('u');
+    } finally {
+      await client.quit();
+    }
+  });
 });
 
 describe('RedisOtpStore: keys', () => {

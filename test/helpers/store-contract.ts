@@ -116,6 +116,23 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 1 });
     });
 
+    it('cancelSend of a resend does not bring back a code whose own lifetime ran out meanwhile', async () => {
+      await issueArmed('c1', 'mac-old', { codeTtlMs: 150 });
+      const { counter } = codeOf(await resend('c1'));
+      await sleep(300);
+      await store.cancelSend({ userId: user, challengeId: 'c1', counter, sendId: `send-${sends - 1}` });
+      expect(await right('c1', 5, ['mac-old'])).to.deep.include({ status: 'expired' });
+    });
+
+    it('cancelSend of a new login does not bring back a login whose own lifetime ran out meanwhile', async () => {
+      await issueArmed('c1', 'mac-old', { codeTtlMs: 150, pendingTtlMs: 150 });
+      const { counter } = await issue('c2');
+      await sleep(300);
+      await store.cancelSend({ userId: user, challengeId: 'c2', counter, sendId: `send-${sends - 1}` });
+      expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'no_challenge' });
+      expect(await attempt('c2')).to.deep.equal({ status: 'no_challenge' });
+    });
+
     it('cancelSend of a new login puts the login it replaced back: challenge, attempts, code and cooldown', async () => {
       await issueArmed('c1', 'mac-old', { cooldownMs: LONG });
       expect(await attempt('c1')).to.deep.include({ status: 'wrong', attempts: 1 });
@@ -261,10 +278,11 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
 
     it('resend: the new code lives codeTtlMs from the resend, not as long as the login', async () => {
       await issueArmed('c1', 'mac-first');
-      const again = await resend('c1', { codeTtlMs: 60 });
+      const again = await resend('c1', { codeTtlMs: 400 });
       expect(again).to.deep.include({ status: 'issued' });
       expect(await arm(again.status === 'issued' ? again.counter : -1, 'c1', 'mac-second')).to.equal(true);
-      await sleep(120);
+      // Past its 400 ms, short of twice that: a code kept for a multiple of its lifetime fails.
+      await sleep(600);
       expect(await right('c1', 5, ['mac-second'])).to.deep.equal({ status: 'expired', attempts: 1, failures: 1 });
     });
 
@@ -366,6 +384,28 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await attempt('c1', 10, { ...policy, lockMs: 1 })).to.deep.include({ status: 'locked' });
     });
 
+    it('a lock outlasts a failure memory shorter than it: failures are remembered for the wait plus failureMemory', async () => {
+      const policy: FailurePolicy = { backoffAfter: 1, lockAfter: 1, lockMs: 1_500, baseDelayMs: 1_000, memoryMs: 100 };
+      await issueArmed('c1');
+      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'wrong', failures: 1 });
+      await sleep(400);
+      const locked = await attempt('c1', 10, policy);
+      expect(locked.status).to.equal('locked');
+      expect(locked.status === 'locked' ? locked.retryAfterMs : 0).to.be.within(1, 1_100);
+    });
+
+    it('backoff never waits longer than the lock: the doubling delay is capped at lockMs', async () => {
+      const policy: FailurePolicy = { backoffAfter: 1, lockAfter: 100, lockMs: 150, baseDelayMs: 100, memoryMs: LONG };
+      await issueArmed('c1');
+      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'wrong', failures: 1 });
+      await sleep(150);
+      // The second failure would wait 200 ms doubled; the cap makes it 150.
+      expect(await attempt('c1', 10, policy)).to.deep.include({ status: 'wrong', failures: 2 });
+      const waiting = await attempt('c1', 10, policy);
+      expect(waiting.status).to.equal('locked');
+      expect(waiting.status === 'locked' ? waiting.retryAfterMs : 0).to.be.within(1, 150);
+    });
+
     it('the user send budget: at most max issues and resends in the window, across challenges', async () => {
       // A window a loaded machine cannot pass by accident between two steps, short enough to wait out.
       const budget = { max: 2, windowMs: 1_000 };
@@ -375,7 +415,10 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(refused.status).to.equal('over_budget');
       expect(refused.status === 'over_budget' ? refused.retryAfterMs : 0).to.be.within(1, 1_000);
       expect(await resend('c1', { userBudget: budget })).to.deep.include({ status: 'over_budget' });
-      await sleep(1_100);
+      // Still spent well into the window, not only right after the sends.
+      await sleep(500);
+      expect(await issueRaw('c2', { userBudget: budget })).to.deep.include({ status: 'over_budget' });
+      await sleep(600);
       expect(await issueRaw('c2', { userBudget: budget })).to.deep.include({ status: 'issued' });
     });
 
@@ -389,7 +432,10 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(refused.ok).to.equal(false);
       await store.releasePhoneSend({ phoneKey, sendId: 'b' });
       expect(await store.reservePhoneSend({ phoneKey, sendId: 'c', budget })).to.deep.equal({ ok: true });
-      await sleep(1_100);
+      // Still spent well into the window, not only right after the reservations.
+      await sleep(500);
+      expect(await store.reservePhoneSend({ phoneKey, sendId: 'x', budget })).to.deep.include({ ok: false });
+      await sleep(600);
       expect(await store.reservePhoneSend({ phoneKey, sendId: 'd', budget })).to.deep.equal({ ok: true });
     });
 
