@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { hotpCode } from '../src/hotp.js';
+import { hotpCode, isWellFormedCode } from '../src/hotp.js';
 import { SecretSealer } from '../src/secrets.js';
 
 // RFC 4226 Appendix D: secret "12345678901234567890", counters 0-9.
@@ -41,5 +41,26 @@ describe('HOTP: RFC 4226 Appendix D', () => {
     // The secret's bytes go to otpauth as they are: anything but bytes is refused, not hashed as text.
     expect(() => hotpCode('12345678901234567890' as unknown as Uint8Array, 0, 6)).to.throw(TypeError);
     expect(() => hotpCode(new Uint8Array(0), 0, 6)).to.throw(TypeError);
+  });
+});
+
+describe('HOTP: a well-formed code is exactly its digits in ASCII', () => {
+  it('accepts every digit in every place, and refuses the characters either side of 0-9 (/ and :)', () => {
+    for (let d = 0; d <= 9; d++) expect(isWellFormedCode(String(d).repeat(6), 6), String(d)).to.equal(true);
+    for (const edge of ['/', ':']) {
+      for (let i = 0; i < 6; i++) {
+        const code = `${'1'.repeat(i)}${edge}${'1'.repeat(5 - i)}`;
+        expect(isWellFormedCode(code, 6), code).to.equal(false);
+      }
+    }
+  });
+
+  it('refuses another length, more than 10 digits, and anything that is not a string', () => {
+    expect(isWellFormedCode('12345', 6)).to.equal(false);
+    expect(isWellFormedCode('1234567', 6)).to.equal(false);
+    expect(isWellFormedCode('1'.repeat(11), 11)).to.equal(false);
+    expect(isWellFormedCode(123456, 6)).to.equal(false);
+    expect(isWellFormedCode(['123456'], 6)).to.equal(false);
+    expect(isWellFormedCode('12345678', 8)).to.equal(true);
   });
 });

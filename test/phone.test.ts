@@ -24,6 +24,9 @@ const refused: Array<[name: string, input: unknown]> = [
   ['an extension', '+4512345678;ext=5'],
   ['an extension in words', '+4512345678 ext. 5'],
   ['parentheses and a trunk prefix', '+44 (0) 7911 123456'],
+  // libphonenumber reads these as +442079460018 and +447911123456; what is sent must be what was stored.
+  ['a trunk 0 kept after the country code', '+4402079460018'],
+  ['a mobile with its trunk 0 kept', '+4407911123456'],
   ['dots', '+45.12.34.56.78'],
   ['two separators in a row', '+45  12345678'],
   ['a separator after +', '+ 4512345678'],

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { SmsOtpError } from '../src/errors.js';
 import { OtpChallenges } from '../src/challenge.js';
 import { parseEncryptionKey, SecretSealer } from '../src/secrets.js';
@@ -143,6 +143,23 @@ describe('Secrets: AES-256-GCM sealing with key ids', () => {
     expect(() => new SecretSealer([{ id: 'a', key }, { id: 'a', key }])).to.throw(SmsOtpError, /unique/);
     expect(() => new SecretSealer([{ id: 'a.b', key }])).to.throw(SmsOtpError, /id/);
     expect(() => new SecretSealer([])).to.throw(SmsOtpError, /at least one/);
+  });
+});
+
+describe('Secrets: the phone number\'s budget key', () => {
+  it('is a hash keyed by the encryption key: another key gives another, and knowing the number alone does not give it', () => {
+    const key = randomBytes(32);
+    const a = new SecretSealer(key);
+    const phone = '+4512345678';
+    expect(a.phoneKey(phone)).to.equal(new SecretSealer(Buffer.from(key)).phoneKey(phone));
+    expect(a.phoneKey(phone)).to.not.equal(a.phoneKey('+4587654321'));
+    expect(a.phoneKey(phone)).to.not.equal(new SecretSealer(randomBytes(32)).phoneKey(phone));
+    expect(a.phoneKey(phone)).to.match(/^[\w-]{32}$/);
+    expect(a.phoneKey(phone)).to.not.contain('12345678');
+    // Not a plain or fixed-key hash of the number, which anyone could compute for every number.
+    for (const unkeyed of [createHash('sha256').update(phone), createHmac('sha256', 'passport-sms-otp phone key').update(phone)]) {
+      expect(a.phoneKey(phone)).to.not.equal(unkeyed.digest('base64url').slice(0, 32));
+    }
   });
 });
 
