@@ -100,18 +100,28 @@ describe('OtpChallenges: when a send fails', () => {
     expect((await challenges.verify({ userId: 'u', challengeId, code: sender.codes.at(-1) })).ok).to.equal(true);
   });
 
-  it('a sender that throws a plain error: SEND_FAILED, and the send stays counted (it may have gone out)', async () => {
-    const sender = new FlakySender();
-    sender.failWith = new Error('ETIMEDOUT after the provider took it');
-    const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0, maxSendsPerUser: 2 });
-    const codes: string[] = [];
-    for (let i = 0; i < 4; i++) {
-      const err = await challenges.start({ userId: 'u', phoneNumber: '+4512345678' }).catch((e: unknown) => e);
-      codes.push(err instanceof SmsOtpError ? err.code : 'sent');
-    }
-    expect(codes).to.deep.equal(['SEND_FAILED', 'SEND_FAILED', 'SEND_THROTTLED', 'SEND_THROTTLED']);
-    expect(sender.codes).to.have.length(2);
-  });
+  const maybeSent: Array<[string, () => Error]> = [
+    ['a plain error', () => new Error('ETIMEDOUT after the provider took it')],
+    // A custom sender's own SEND_FAILED says nothing about whether the text left: counted, like a plain error.
+    ['an SmsOtpError SEND_FAILED', () => new SmsOtpError('SEND_FAILED')],
+  ];
+  for (const [name, failure] of maybeSent) {
+    it(`a sender that throws ${name}: SEND_FAILED, and the send stays counted (it may have gone out)`, async () => {
+      const sender = new FlakySender();
+      sender.failWith = failure();
+      const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0, maxSendsPerUser: 2 });
+      const counted: boolean[] = [];
+      challenges.events.on('sms.failed', (event) => { counted.push(event.counted); });
+      const codes: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const err = await challenges.start({ userId: 'u', phoneNumber: '+4512345678' }).catch((e: unknown) => e);
+        codes.push(err instanceof SmsOtpError ? err.code : 'sent');
+      }
+      expect(codes).to.deep.equal(['SEND_FAILED', 'SEND_FAILED', 'SEND_THROTTLED', 'SEND_THROTTLED']);
+      expect(counted).to.deep.equal([true, true]);
+      expect(sender.codes).to.have.length(2);
+    });
+  }
 
   it('a failure before the sender is called (an unreadable secret) gives the send back', async () => {
     const store = new MemoryOtpStore();
