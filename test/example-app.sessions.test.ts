@@ -171,6 +171,17 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       expect(id).to.match(/^[A-Za-z0-9_-]{32}$/);
       expect(Buffer.from(id, 'base64url')).to.have.length(24);
     }
+    // No byte is handed out twice: no 8-byte run of one id shows up in another (overlapping slices of the pool would).
+    const seen = new Map<string, number>();
+    ids.forEach((id, i) => {
+      const bytes = Buffer.from(id, 'base64url');
+      for (let at = 0; at + 8 <= bytes.length; at++) {
+        const run = bytes.toString('hex', at, at + 8);
+        const owner = seen.get(run);
+        expect(owner === undefined || owner === i, `ids ${owner} and ${i} share bytes`).to.equal(true);
+        seen.set(run, i);
+      }
+    });
   });
 
   describe('fewerLoginWrites over a recording store', () => {
