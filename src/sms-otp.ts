@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { OtpChallenges, type OtpChallengesOptions } from './challenge.js';
+import { SmsOtpError } from './errors.js';
 import { requireAuthenticated, requirePendingLogin, type GuardOptions } from './guards.js';
 import { CHALLENGE_OPTION_NAMES, checkOptionNames, DEFAULTS, type OptionNames } from './options.js';
 import { sessionKeyOption } from './session.js';
@@ -48,12 +49,12 @@ export class SmsOtp<User> {
   private readonly sessionKey: string;
 
   constructor(options: SmsOtpOptions<User>) {
-    if (options === null || typeof options !== 'object') throw new TypeError('SmsOtp requires an options object');
+    if (options === null || typeof options !== 'object') throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: SmsOtp requires an options object');
     // Before anything else: a misspelled loadUser should be named as one, not reported missing.
     checkOptionNames('passport-sms-otp: SmsOtp', options, OPTION_NAMES);
     const { loadUser, userId, phoneNumber, codeField, sessionKey, ...challengeOptions } = options;
     if (typeof loadUser !== 'function' || typeof userId !== 'function' || typeof phoneNumber !== 'function') {
-      throw new TypeError('SmsOtp requires loadUser(id), userId(user) and phoneNumber(user) functions');
+      throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: SmsOtp requires loadUser(id), userId(user) and phoneNumber(user) functions');
     }
     this.options = options;
     this.sessionKey = sessionKeyOption(sessionKey);

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { OtpChallenges, StartedChallenge } from './challenge.js';
+import { OtpChallenges, type StartedChallenge } from './challenge.js';
 import { SmsOtpError } from './errors.js';
 import { checkOptionNames, type OptionNames } from './options.js';
 import { clearPending, propertyNameOption, readPending, regenerableSession, regenerate, save, sessionKeyOption, writePending } from './session.js';
@@ -48,12 +48,14 @@ const RESEND_OPTION_NAMES = Object.keys({ challenges: true, loadUser: true, phon
  * user's login that was in progress in the session stays in it (under the new id).
  */
 export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandler {
+  if (options === undefined) throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: startSmsOtp requires an options object');
   checkOptionNames('passport-sms-otp: startSmsOtp', options, START_OPTION_NAMES);
   const userProperty = propertyNameOption('userProperty', options.userProperty, 'user');
   const sessionKey = sessionKeyOption(options.sessionKey);
   if (typeof options.userId !== 'function' || typeof options.phoneNumber !== 'function') {
-    throw new TypeError('startSmsOtp requires userId(user) and phoneNumber(user) functions');
+    throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: startSmsOtp requires userId(user) and phoneNumber(user) functions');
   }
+  if (!(options.challenges instanceof OtpChallenges)) throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: startSmsOtp requires options.challenges (an OtpChallenges)');
   return (req: Request, _res: Response, next: NextFunction): void => {
     const holder = req as unknown as Record<string, unknown>;
     const user = holder[userProperty] as User | undefined;
@@ -105,11 +107,13 @@ export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandl
  * `SEND_FAILED`, `STORE_UNAVAILABLE`.
  */
 export function resendSmsOtp<User>(options: ResendStepOptions<User>): RequestHandler {
+  if (options === undefined) throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: resendSmsOtp requires an options object');
   checkOptionNames('passport-sms-otp: resendSmsOtp', options, RESEND_OPTION_NAMES);
   const sessionKey = sessionKeyOption(options.sessionKey);
   if (typeof options.loadUser !== 'function' || typeof options.phoneNumber !== 'function') {
-    throw new TypeError('resendSmsOtp requires loadUser(id) and phoneNumber(user) functions');
+    throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: resendSmsOtp requires loadUser(id) and phoneNumber(user) functions');
   }
+  if (!(options.challenges instanceof OtpChallenges)) throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: resendSmsOtp requires options.challenges (an OtpChallenges)');
   return (req: Request, _res: Response, next: NextFunction): void => {
     run(async () => {
       const pending = readPending(req, sessionKey);

@@ -66,12 +66,12 @@ export class SmsOtpStrategy<User = unknown> extends Strategy {
 
   constructor(options: SmsOtpStrategyOptions<User>) {
     super();
-    if (options === null || typeof options !== 'object') throw new TypeError('SmsOtpStrategy requires an options object');
+    if (options === null || typeof options !== 'object') throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: SmsOtpStrategy requires an options object');
     // First: a misspelled loadUser is named as one (INVALID_OPTIONS, as a bad codeField is), not reported missing.
     const unknown = unknownOptions('passport-sms-otp: SmsOtpStrategy', options, OPTION_NAMES);
     if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
-    if (!(options.challenges instanceof OtpChallenges)) throw new TypeError('SmsOtpStrategy requires options.challenges (an OtpChallenges)');
-    if (typeof options.loadUser !== 'function') throw new TypeError('SmsOtpStrategy requires a loadUser(id) function');
+    if (!(options.challenges instanceof OtpChallenges)) throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: SmsOtpStrategy requires options.challenges (an OtpChallenges)');
+    if (typeof options.loadUser !== 'function') throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: SmsOtpStrategy requires a loadUser(id) function');
     if (options.name !== undefined && (typeof options.name !== 'string' || options.name.length === 0 || options.name.length > 64)) {
       throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: SmsOtpStrategy name must be a string of 1-64 characters (the name passport.authenticate() takes)');
     }

@@ -265,3 +265,33 @@ describe('The standalone steps and guards refuse option names they do not take',
     expect(new SmsOtpStrategy({ challenges, loadUser: () => undefined, name: 'otp' }).name).to.equal('otp');
   });
 });
+
+describe('A missing function or object is INVALID_OPTIONS, as every other option mistake of the package\'s own classes', () => {
+  const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: TEST_KEY });
+  const accessors = { userId: (u: { id: string }) => u.id, phoneNumber: () => '+4512345678' };
+  const refused = (build: () => unknown, pattern: RegExp) => {
+    const err = thrownBy(build);
+    expect(err, err.message).to.be.instanceOf(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+    expect(err.message).to.match(pattern);
+  };
+  it('SmsOtp without loadUser, userId or phoneNumber, or without options', () => {
+    const { loadUser, ...noLoadUser } = smsOtpBase();
+    expect(loadUser).to.be.a('function');
+    refused(() => new SmsOtp(noLoadUser as never), /SmsOtp requires loadUser\(id\), userId\(user\) and phoneNumber\(user\) functions/);
+    refused(() => new SmsOtp({ ...smsOtpBase(), phoneNumber: '+4512345678' } as never), /phoneNumber\(user\)/);
+    refused(() => new SmsOtp(undefined as never), /SmsOtp requires an options object/);
+  });
+  it('SmsOtpStrategy without challenges or loadUser, or without options', () => {
+    refused(() => new SmsOtpStrategy({ loadUser: () => undefined } as never), /requires options\.challenges \(an OtpChallenges\)/);
+    refused(() => new SmsOtpStrategy({ challenges } as never), /requires a loadUser\(id\) function/);
+    refused(() => new SmsOtpStrategy(null as never), /SmsOtpStrategy requires an options object/);
+  });
+  it('startSmsOtp and resendSmsOtp without their functions, or without options', () => {
+    refused(() => startSmsOtp({ challenges, userId: accessors.userId } as never), /startSmsOtp requires userId\(user\) and phoneNumber\(user\) functions/);
+    refused(() => resendSmsOtp({ challenges, phoneNumber: accessors.phoneNumber } as never), /resendSmsOtp requires loadUser\(id\) and phoneNumber\(user\) functions/);
+    refused(() => startSmsOtp({ ...accessors } as never), /startSmsOtp requires options\.challenges \(an OtpChallenges\)/);
+    refused(() => resendSmsOtp({ loadUser: () => ({ id: 'u' }), phoneNumber: accessors.phoneNumber, challenges: {} } as never), /resendSmsOtp requires options\.challenges/);
+    refused(() => startSmsOtp(undefined as never), /startSmsOtp requires an options object/);
+    refused(() => resendSmsOtp(undefined as never), /resendSmsOtp requires an options object/);
+  });
+});

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { OtpChallenges } from '../src/challenge.js';
+import { SmsOtpError } from '../src/errors.js';
 import { OutboxSender } from '../src/senders/outbox.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
 import { SmsOtpStrategy } from '../src/strategy.js';
@@ -55,8 +56,8 @@ describe('SmsOtpStrategy: success', () => {
   });
 
   it('refuses to be built without challenges or loadUser', () => {
-    expect(() => new SmsOtpStrategy({} as never)).to.throw(TypeError, /challenges/);
+    expect(() => new SmsOtpStrategy({} as never)).to.throw(SmsOtpError, /challenges/).with.property('code', 'INVALID_OPTIONS');
     const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: TEST_KEY });
-    expect(() => new SmsOtpStrategy({ challenges } as never)).to.throw(TypeError, /loadUser/);
+    expect(() => new SmsOtpStrategy({ challenges } as never)).to.throw(SmsOtpError, /loadUser/).with.property('code', 'INVALID_OPTIONS');
   });
 });
