@@ -3,15 +3,17 @@ import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import request from 'supertest';
 import { UserDirectory } from '../example-app/src/users.js';
-import { clearExampleAppKeys, newestCode, startExampleApp } from './helpers/example-app.js';
+import { newestCode, startExampleApp } from './helpers/example-app.js';
 import { GatewayApiDouble } from './helpers/gatewayapi-double.js';
-import { REDIS_URL } from './helpers/redis.js';
+import { ThrowawayRedis } from './helpers/redis.js';
 
 const JSON_ACCEPT = { Accept: 'application/json' };
 
 describe('Example app: what reaches the logs', () => {
   it('a day of logins, failures and provider errors logs no code, no phone number, no password, no token', async () => {
     const double = await new GatewayApiDouble().start();
+    // A Redis of its own: the app writes under its own prefixes, which npm test must not touch at REDIS_URL.
+    const redis = await ThrowawayRedis.start();
     const lines: string[] = [];
     const saved = { log: console.log, error: console.error, warn: console.warn, info: console.info };
     for (const name of ['log', 'error', 'warn', 'info'] as const) console[name] = (...args: unknown[]) => { lines.push(args.map(String).join(' ')); };
@@ -35,8 +37,7 @@ describe('Example app: what reaches the logs', () => {
       await agent.post('/login').set(JSON_ACCEPT).set('Content-Type', 'application/json').send('{"broken');
       await memory.close();
 
-      await clearExampleAppKeys(REDIS_URL);
-      const real = await startExampleApp({ AUDIT_LOG: 'stdout', REDIS_URL, GATEWAYAPI_BASE_URL: double.baseUrl, GATEWAYAPI_TOKEN: double.token });
+      const real = await startExampleApp({ AUDIT_LOG: 'stdout', REDIS_URL: redis.url, GATEWAYAPI_BASE_URL: double.baseUrl, GATEWAYAPI_TOKEN: double.token });
       double.scenario = 'insufficient-credit';
       await request(real.app).post('/login').set(JSON_ACCEPT).send({ username: 'bob', password: 'bob-password' });
       double.scenario = 'server-error';
@@ -51,6 +52,7 @@ describe('Example app: what reaches the logs', () => {
     } finally {
       Object.assign(console, saved);
       await double.close();
+      await redis.stop();
     }
     const log = lines.join('\n');
     expect(lines.length, 'the provider errors were logged').to.be.greaterThan(0);

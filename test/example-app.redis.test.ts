@@ -4,7 +4,7 @@ import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
 import { AppProcess, clearExampleAppKeys, startExampleApp } from './helpers/example-app.js';
 import { GatewayApiDouble } from './helpers/gatewayapi-double.js';
-import { freePort, REDIS_URL, ThrowawayRedis } from './helpers/redis.js';
+import { freePort, ThrowawayRedis } from './helpers/redis.js';
 
 const JSON_ACCEPT = { Accept: 'application/json' };
 const codeOf = (text: string | undefined): string => /\b(\d{6})\b/.exec(text ?? '')?.[1] ?? 'none';
@@ -12,12 +12,21 @@ const codeOf = (text: string | undefined): string => /\b(\d{6})\b/.exec(text ?? 
 describe('Example app, Redis + GatewayAPI mode', function () {
   this.timeout(60_000);
   let double: GatewayApiDouble;
-  before(async () => { double = await new GatewayApiDouble().start(); });
-  beforeEach(async () => { await clearExampleAppKeys(REDIS_URL); });
-  after(async () => { await double.close(); });
+  // A Redis of this suite's own: the app writes under its own prefixes (sms-otp:{1}:…, example-app:…),
+  // which npm test must not touch in the Redis at REDIS_URL.
+  let redis: ThrowawayRedis;
+  before(async () => {
+    double = await new GatewayApiDouble().start();
+    redis = await ThrowawayRedis.start();
+  });
+  beforeEach(async () => { await clearExampleAppKeys(redis.url); });
+  after(async () => {
+    await double.close();
+    await redis?.stop();
+  });
 
   const env = (extra: Record<string, string> = {}): Record<string, string> => ({
-    REDIS_URL,
+    REDIS_URL: redis.url,
     SESSION_SECRET: 'x'.repeat(40),
     OTP_ENCRYPTION_KEY: 'cd'.repeat(32),
     GATEWAYAPI_BASE_URL: double.baseUrl,
@@ -98,7 +107,7 @@ describe('Example app, Redis + GatewayAPI mode', function () {
     console.error = (...args: unknown[]) => { errors.push(args.map(String).join(' ')); };
     let failure: unknown;
     try {
-      await startExampleApp(env({ REDIS_URL: `${REDIS_URL.replace(/\/\d*$/, '')}/9999` })).then((app) => app.close(), (err: unknown) => { failure = err; });
+      await startExampleApp(env({ REDIS_URL: `${redis.url}/9999` })).then((app) => app.close(), (err: unknown) => { failure = err; });
     } finally {
       console.error = logged;
     }

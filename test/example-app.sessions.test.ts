@@ -5,7 +5,7 @@ import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
 import { fewerLoginWrites, SessionStoreTimeout, sessionId, type FewerLoginWritesOptions } from '../example-app/src/sessions.js';
 import { clearExampleAppKeys, newestCode, startExampleApp } from './helpers/example-app.js';
-import { connectRedis, REDIS_URL, type TestRedisClient } from './helpers/redis.js';
+import { connectRedis, ThrowawayRedis, type TestRedisClient } from './helpers/redis.js';
 
 type Call = { op: 'set' | 'destroy' | 'touch'; sid: string; data?: string };
 
@@ -622,6 +622,14 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     this.timeout(30_000);
     let handle: ExampleApp;
     let monitor: TestRedisClient;
+    // A Redis of its own: the app writes under its own prefixes, which npm test must not touch at REDIS_URL.
+    let redis: ThrowawayRedis;
+    let REDIS_URL: string;
+    before(async () => {
+      redis = await ThrowawayRedis.start();
+      REDIS_URL = redis.url;
+    });
+    after(async () => { await redis?.stop(); });
     beforeEach(async () => { await clearExampleAppKeys(REDIS_URL); });
     afterEach(async () => {
       await handle?.close();
@@ -633,7 +641,7 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       const agent = request.agent(handle.app);
       expect((await agent.post('/login').set('Accept', 'application/json').send({ username: 'alice', password: 'alice-password' })).status).to.equal(200);
       const code = newestCode(handle.infra.outbox?.messages ?? []);
-      monitor = await connectRedis();
+      monitor = await connectRedis(REDIS_URL);
       const seen: string[] = [];
       await monitor.monitor((line: string) => {
         const match = /"(\w+)" "example-app:sess:([^"]+)"/.exec(line);
@@ -658,7 +666,7 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       expect((await agent.post('/login').set('Accept', 'application/json').send({ username: 'alice', password: 'alice-password' })).status).to.equal(200);
       const code = newestCode(handle.infra.outbox?.messages ?? []) as string;
       const wrong = code.slice(0, -1) + String((Number(code.at(-1)) + 1) % 10);
-      monitor = await connectRedis();
+      monitor = await connectRedis(REDIS_URL);
       const seen: string[] = [];
       await monitor.monitor((line: string) => {
         const match = /"(\w+)" "example-app:sess:([^"]+)"/.exec(line);
@@ -668,13 +676,13 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       expect([res.status, res.body.error]).to.deep.equal([401, 'CODE_WRONG']);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(seen).to.deep.equal(['GET']);
-      const redis = await connectRedis();
+      const client = await connectRedis(REDIS_URL);
       try {
-        const keys = await redis.keys('example-app:sess:*');
+        const keys = await client.keys('example-app:sess:*');
         expect(keys).to.have.length(1);
-        expect(await redis.ttl(keys[0] as string)).to.be.within(86_000, 86_400);
+        expect(await client.ttl(keys[0] as string)).to.be.within(86_000, 86_400);
       } finally {
-        redis.destroy();
+        client.destroy();
       }
       // The pending login is still there: the right code logs in.
       expect((await agent.post('/login/otp').set('Accept', 'application/json').send({ code })).body).to.deep.equal({ status: 'authenticated' });

@@ -44,7 +44,15 @@ export function csrfTokenIn(html: string): string {
   return token;
 }
 
-/** The example app as its own process (`tsx example-app/src/server.ts`), for restarts and multi-instance tests. */
+/**
+ * The environment a test's app process starts from: this process's, without anything the app reads
+ * as configuration. `npm test` sets REDIS_URL for the suite; inherited, it would put an app meant
+ * to run in memory into Redis mode, under the app's own key prefixes in the suite's Redis.
+ */
+const APP_VARIABLES = /^(REDIS_|SESSION_SECRET$|OTP_|GATEWAYAPI_|SMS_SENDER$|WEBOTP_HOST$|RATE_LIMIT_|TRUST_PROXY$|AUDIT_LOG$|BENCH_|NODE_ENV$|PORT$|HOST$)/;
+const inheritedEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([name]) => !APP_VARIABLES.test(name)));
+
+/** The example app as its own process (`tsx example-app/src/server.ts`), configured only by the `env` given, for restarts and multi-instance tests. */
 export class AppProcess {
   private child: ChildProcess | undefined;
   output = '';
@@ -59,7 +67,7 @@ export class AppProcess {
     const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
     this.child = spawn(tsx, ['example-app/src/server.ts'], {
       cwd: root,
-      env: { ...process.env, HOST: '127.0.0.1', PORT: String(this.port), RATE_LIMIT_PER_IP_PER_MIN: '0', ...this.env },
+      env: { ...inheritedEnv(), HOST: '127.0.0.1', PORT: String(this.port), RATE_LIMIT_PER_IP_PER_MIN: '0', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child.stdout?.on('data', (d: Buffer) => { this.output += d.toString(); });
