@@ -32,11 +32,16 @@ describe('npm pack: the package installs and imports in an empty project', funct
 
   const node = (args: string[]): string => execFileSync(process.execPath, args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-  it('ships only dist, with type declarations, and no tests or sources', () => {
+  it('ships dist with type declarations, the README with its pictures, and no tests or sources', () => {
     const files = node(['-e', "const fs=require('fs');const walk=(d)=>fs.readdirSync(d,{withFileTypes:true}).flatMap(e=>e.isDirectory()?walk(d+'/'+e.name):[d+'/'+e.name]);console.log(walk('node_modules/passport-sms-otp').join('\\n'))"]).split('\n');
     expect(files).to.include('node_modules/passport-sms-otp/dist/index.d.ts');
     expect(files).to.include('node_modules/passport-sms-otp/LICENSE');
     expect(files.filter((f) => /\/(test|src)\//.test(f))).to.deep.equal([]);
+    // The README's pictures too, so the package's page shows them.
+    const readme = node(['-e', "process.stdout.write(require('fs').readFileSync('node_modules/passport-sms-otp/README.md','utf8'))"]);
+    const images = [...readme.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1] as string);
+    expect(images).to.have.length.greaterThan(0);
+    for (const image of images) expect(files, image).to.include(`node_modules/passport-sms-otp/${image}`);
     // The source maps carry their TypeScript (src/ is not shipped), so stack traces and debuggers can show it.
     const map = JSON.parse(node(['-e', "process.stdout.write(require('fs').readFileSync('node_modules/passport-sms-otp/dist/strategy.js.map','utf8'))"])) as { sources: string[]; sourcesContent?: string[] };
     expect(map.sourcesContent?.[0]).to.include('class SmsOtpStrategy');
