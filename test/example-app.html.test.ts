@@ -104,6 +104,18 @@ describe('Example app, in-memory mode: the browser pages', () => {
     expect(await outbox()).to.have.length(0);
   });
 
+  it('a code posted without a pending login goes back to /login, malformed or not (not to a code page that cannot check it)', async () => {
+    for (const code of ['123456', '12', 'abcdef', '']) {
+      const login = await agent.get('/login').set(HTML);
+      const res = await agent.post('/login/otp').set(HTML).type('form').send({ code, _csrf: csrfTokenIn(login.text) });
+      expect([res.status, res.headers.location], JSON.stringify(code)).to.deep.equal([303, '/login']);
+      expect((await agent.get('/login').set(HTML)).text).to.include('There is no pending login; sign in with your password again.');
+    }
+    // An API client still learns what was wrong with its body first: the contract's 400 for a malformed code.
+    const api = await request(handle.app).post('/login/otp').set('Accept', 'application/json').send({ code: '12' });
+    expect([api.status, api.body.error]).to.deep.equal([400, 'CODE_MALFORMED']);
+  });
+
   it('the resend button: 303 back to the code page with a notice, and a new text', async () => {
     await passwordStep();
     const codePage = await agent.get('/login/otp').set(HTML);

@@ -1,7 +1,7 @@
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type passportModule from 'passport';
 import type { CsrfSync } from 'csrf-sync';
-import { DEFAULT_SESSION_KEY, isSmsOtpError, redactPhoneNumber, SmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
+import { DEFAULT_SESSION_KEY, ERROR_CODES, isSmsOtpError, redactPhoneNumber, SmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
 import { encryptionKeyIsPerStart, type AppConfig } from './config.js';
 import { perIpLimit, type Infrastructure, type LimitResponder } from './infra.js';
 import { accountPage, codePage, loginPage, messagePage, outboxPage, waitText } from './pages.js';
@@ -122,6 +122,10 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
       if (info?.retryAfterSeconds !== undefined) body.retryAfterSeconds = info.retryAfterSeconds;
       return res.status(httpStatus).json(body);
     }
+    // A malformed code is refused before the session is looked at: without a pending login, the
+    // code page would ask for a code that cannot be checked. The password step, as for any other
+    // code without a login.
+    if (code === 'CODE_MALFORMED' && readPendingRecord(req) === undefined) return answerCodeFailure(req, res, 'NO_PENDING_LOGIN', ERROR_CODES.NO_PENDING_LOGIN, 401);
     if (RESTART.has(code)) {
       setFlash(req, message);
       return res.redirect(303, '/login');
