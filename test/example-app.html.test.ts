@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { createHash } from 'node:crypto';
 import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
+import { codePage } from '../example-app/src/pages.js';
 import { csrfTokenIn, newestCode, startExampleApp } from './helpers/example-app.js';
 
 const HTML = { Accept: 'text/html' };
@@ -187,6 +188,9 @@ describe('Example app, in-memory mode: the browser pages', () => {
       expect(wrong.text).to.include('The code is not correct. 4 tries left.');
       const short = await agent.post('/login/otp').set(HTML).type('form').send({ code: '12', _csrf: csrfTokenIn(page.text) });
       expect([short.status, short.text.includes('Enter the 6-digit code from the text message.')]).to.deep.equal([400, true]);
+      // Read aloud: "an eight", "a six", "a ten".
+      expect(codePage('t', 8, undefined)).to.include('We sent an 8-digit code');
+      for (const digits of [6, 7, 9, 10]) expect(codePage('t', digits, undefined)).to.include(`We sent a ${digits}-digit code`);
     });
 
     it('signed in, the sign-in and code pages lead to the account page (Back after signing in)', async () => {

@@ -86,7 +86,7 @@ export function waitText(seconds: number | undefined): string {
 export function codePage(csrfToken: string, digits: number, sentTo: string | undefined, error?: string, notice?: string): string {
   const webOtp = `<script>${WEB_OTP}</script>`;
   return layout('Enter your code', `
-<p id="code-help">We sent a ${digits}-digit code by text message${sentTo === undefined ? '' : ` to ${escapeHtml(sentTo)}`}. Enter it below.</p>
+<p id="code-help">We sent ${digits === 8 ? 'an' : 'a'} ${digits}-digit code by text message${sentTo === undefined ? '' : ` to ${escapeHtml(sentTo)}`}. Enter it below.</p>
 ${notice ? `<p role="status">${escapeHtml(notice)}</p>` : ''}
 ${errorBox(error)}
 <form method="post" action="/login/otp" novalidate>
