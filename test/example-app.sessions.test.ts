@@ -239,6 +239,38 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       }
     });
 
+    it('a session ended minutes ago stays ended when the memory turned over since: only entries a whole window (10 min) old go by time', async () => {
+      const realNow = performance.now;
+      let now = 1_000_000;
+      performance.now = () => now;
+      try {
+        const inner = new RecordingStore();
+        const wrapped = fewerLoginWrites(inner, { maxRemembered: 4 });
+        const data = { cookie: { originalMaxAge: null }, user: 'alice' } as unknown as session.SessionData;
+        const call = (run: (done: (err?: unknown) => void) => void) => new Promise<void>((resolve) => { run(() => resolve()); });
+        const minute = 60_000;
+        const endAt = async (sid: string, at: number) => { now = 1_000_000 + at; await call((done) => wrapped.destroy(sid, done)); };
+        await endAt('a', 1 * minute);
+        await endAt('b', 8 * minute);
+        await endAt('c', 9 * minute);
+        now = 1_000_000 + 10.5 * minute;
+        // b ended 2.5 minutes ago and is one of the two newest: a late write of it is dropped.
+        for (const sid of ['b', 'c']) {
+          await call((done) => wrapped.set(sid, data, done));
+          expect(await inner.has(sid), sid).to.equal(false);
+        }
+        // a too, 9.5 minutes ago: still inside the window, in the older generation.
+        await call((done) => wrapped.set('a', data, done));
+        expect(await inner.has('a')).to.equal(false);
+        // Past its ten minutes, it goes by age: its write goes through.
+        now = 1_000_000 + 11.5 * minute;
+        await call((done) => wrapped.set('a', data, done));
+        expect(await inner.has('a')).to.equal(true);
+      } finally {
+        performance.now = realNow;
+      }
+    });
+
     it('a full memory of ended sessions stays as cheap as an empty one (forgetting one at a time made each logout walk the holes it left)', () => {
       // Counted, not timed: the wrapper's Maps are V8's, so count how far the oldest-first walk goes.
       const inner = new RecordingStore();

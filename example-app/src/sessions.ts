@@ -180,8 +180,11 @@ class RecentExpiries {
     this.roll(at);
     if (this.current.size >= this.generationMax && !this.current.has(sid)) {
       if (!this.keepNewest) return;
+      // A new generation, and a new window with it: the next roll by time then forgets only
+      // entries a whole window old, never one of the newest half.
       this.previous = this.current;
       this.current = new Map();
+      this.startedAt = at;
     }
     this.current.set(sid, at);
   }
