@@ -221,18 +221,19 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       expect(await store.loggedIn()).to.equal(0);
     });
 
-    it('a full memory of ended sessions forgets the oldest half, never the newest logouts', async () => {
+    it('a full memory of ended sessions forgets the older window, never the newest maxRemembered logouts', async () => {
       const inner = new RecordingStore();
-      const wrapped = fewerLoginWrites(inner, { maxRemembered: 4 });
+      const wrapped = fewerLoginWrites(inner, { maxRemembered: 2 });
       const data = { cookie: { originalMaxAge: null }, user: 'alice' } as unknown as session.SessionData;
       const call = (run: (done: (err?: unknown) => void) => void) => new Promise<void>((resolve) => { run(() => resolve()); });
       for (const sid of ['a', 'b', 'c', 'd', 'victim']) await call((done) => wrapped.destroy(sid, done));
-      // Requests that loaded these sessions before their logouts, writing them back after.
+      // Requests that loaded these sessions before their logouts, writing them back after: the
+      // newest two (maxRemembered) are dropped, and so is c, in the same window as d.
       for (const sid of ['victim', 'd', 'c']) {
         await call((done) => wrapped.set(sid, data, done));
         expect(await inner.has(sid), sid).to.equal(false);
       }
-      // The oldest half was forgotten: their late writes go through as before.
+      // The window before was forgotten (at most twice maxRemembered are kept): their late writes go through as before.
       for (const sid of ['a', 'b']) {
         await call((done) => wrapped.set(sid, data, done));
         expect(await inner.has(sid), sid).to.equal(true);
@@ -245,7 +246,7 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       performance.now = () => now;
       try {
         const inner = new RecordingStore();
-        const wrapped = fewerLoginWrites(inner, { maxRemembered: 4 });
+        const wrapped = fewerLoginWrites(inner, { maxRemembered: 2 });
         const data = { cookie: { originalMaxAge: null }, user: 'alice' } as unknown as session.SessionData;
         const call = (run: (done: (err?: unknown) => void) => void) => new Promise<void>((resolve) => { run(() => resolve()); });
         const minute = 60_000;
@@ -254,7 +255,7 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
         await endAt('b', 8 * minute);
         await endAt('c', 9 * minute);
         now = 1_000_000 + 10.5 * minute;
-        // b ended 2.5 minutes ago and is one of the two newest: a late write of it is dropped.
+        // b ended 2.5 minutes ago and is one of the two newest (maxRemembered): a late write of it is dropped.
         for (const sid of ['b', 'c']) {
           await call((done) => wrapped.set(sid, data, done));
           expect(await inner.has(sid), sid).to.equal(false);
@@ -656,24 +657,24 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     let monitor: TestRedisClient;
     // A Redis of its own: the app writes under its own prefixes, which npm test must not touch at REDIS_URL.
     let redis: ThrowawayRedis;
-    let REDIS_URL: string;
+    let url: string;
     before(async () => {
       redis = await ThrowawayRedis.start();
-      REDIS_URL = redis.url;
+      url = redis.url;
     });
     after(async () => { await redis?.stop(); });
-    beforeEach(async () => { await clearExampleAppKeys(REDIS_URL); });
+    beforeEach(async () => { await clearExampleAppKeys(url); });
     afterEach(async () => {
       await handle?.close();
       monitor?.destroy();
     });
 
     it('the right code costs the old session one GET and one DEL, and the new one one SET', async () => {
-      handle = await startExampleApp({ REDIS_URL, SESSION_SECRET: 'x'.repeat(40), OTP_ENCRYPTION_KEY: 'cd'.repeat(32), OTP_SENDS_PER_WINDOW: '100' });
+      handle = await startExampleApp({ REDIS_URL: url, SESSION_SECRET: 'x'.repeat(40), OTP_ENCRYPTION_KEY: 'cd'.repeat(32), OTP_SENDS_PER_WINDOW: '100' });
       const agent = request.agent(handle.app);
       expect((await agent.post('/login').set('Accept', 'application/json').send({ username: 'alice', password: 'alice-password' })).status).to.equal(200);
       const code = newestCode(handle.infra.outbox?.messages ?? []);
-      monitor = await connectRedis(REDIS_URL);
+      monitor = await connectRedis(url);
       const seen: string[] = [];
       await monitor.monitor((line: string) => {
         const match = /"(\w+)" "example-app:sess:([^"]+)"/.exec(line);
@@ -693,12 +694,12 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
     });
 
     it('a wrong code typed soon after the password step costs the session one GET, and its lifetime stays', async () => {
-      handle = await startExampleApp({ REDIS_URL, SESSION_SECRET: 'x'.repeat(40), OTP_ENCRYPTION_KEY: 'cd'.repeat(32), OTP_SENDS_PER_WINDOW: '100' });
+      handle = await startExampleApp({ REDIS_URL: url, SESSION_SECRET: 'x'.repeat(40), OTP_ENCRYPTION_KEY: 'cd'.repeat(32), OTP_SENDS_PER_WINDOW: '100' });
       const agent = request.agent(handle.app);
       expect((await agent.post('/login').set('Accept', 'application/json').send({ username: 'alice', password: 'alice-password' })).status).to.equal(200);
       const code = newestCode(handle.infra.outbox?.messages ?? []) as string;
       const wrong = code.slice(0, -1) + String((Number(code.at(-1)) + 1) % 10);
-      monitor = await connectRedis(REDIS_URL);
+      monitor = await connectRedis(url);
       const seen: string[] = [];
       await monitor.monitor((line: string) => {
         const match = /"(\w+)" "example-app:sess:([^"]+)"/.exec(line);
@@ -708,7 +709,7 @@ describe('Example app sessions: ids and login writes (example-app/src/sessions.t
       expect([res.status, res.body.error]).to.deep.equal([401, 'CODE_WRONG']);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(seen).to.deep.equal(['GET']);
-      const client = await connectRedis(REDIS_URL);
+      const client = await connectRedis(url);
       try {
         const keys = await client.keys('example-app:sess:*');
         expect(keys).to.have.length(1);

@@ -126,8 +126,8 @@ export interface FewerLoginWritesOptions {
   /**
    * How many sessions' write times are kept per `touchAfterSeconds` (two such windows are kept);
    * beyond that a session is touched as usual. Also how many ended sessions are kept for ten
-   * minutes (see below): beyond that the oldest half is forgotten, so the newest half at least
-   * are always kept. Bounds the memory to about 300 bytes per session, in each of the two.
+   * minutes at least (see below): beyond that the older ones are forgotten, a window's worth at
+   * a time. Bounds the memory to about 300 bytes per session, in each of the two.
    * @default 100000
    */
   maxRemembered?: number;
@@ -159,17 +159,14 @@ class RecentExpiries {
   private previous = new Map<string, number>();
   private startedAt = monotonicMs();
   /**
-   * With `keepNewest` (for ended sessions: the newest logout must always be kept), entries are
-   * kept in two generations of half of `max` each: a full generation becomes the previous one,
-   * and the one before is forgotten, so the newest `max / 2` to `max` are kept. (Forgetting the
-   * oldest entry one at a time leaves a hole at the front of a Map for every entry: finding the
-   * next oldest then walks all of them, and a full map cost a login tens of µs more each time.)
-   * Without, a full window takes no more (for touches: a session not remembered is simply touched).
+   * With `keepNewest` (for ended sessions: the newest logout must always be kept), a full window
+   * becomes the previous one and a new one starts, so the newest `max` at least are kept (and at
+   * most `2 * max`, as with the two windows by time). (Forgetting the oldest entry one at a time
+   * instead leaves a hole at the front of a Map for every entry: finding the next oldest then
+   * walks all of them, and a full map cost a login tens of µs more each time.) Without, a full
+   * window takes no more (for touches: a session not remembered is simply touched).
    */
-  private readonly generationMax: number;
-  constructor(private readonly windowMs: number, max: number, private readonly keepNewest = false) {
-    this.generationMax = keepNewest ? Math.max(1, Math.ceil(max / 2)) : max;
-  }
+  constructor(private readonly windowMs: number, private readonly max: number, private readonly keepNewest = false) {}
 
   /**
    * The session's expiry was set (the write or touch was sent) at `at`. Deleted sessions are not
@@ -178,10 +175,10 @@ class RecentExpiries {
    */
   note(sid: string, at: number): void {
     this.roll(at);
-    if (this.current.size >= this.generationMax && !this.current.has(sid)) {
+    if (this.current.size >= this.max && !this.current.has(sid)) {
       if (!this.keepNewest) return;
-      // A new generation, and a new window with it: the next roll by time then forgets only
-      // entries a whole window old, never one of the newest half.
+      // A new window: the next roll by time then forgets only entries a whole window old, never
+      // one of the newest `max`.
       this.previous = this.current;
       this.current = new Map();
       this.startedAt = at;
