@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort, stopChild } from './helpers/process.js';
+import { inheritedEnv } from './helpers/example-app.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -16,8 +17,7 @@ describe('npm start', function () {
   it('a SIGTERM to npm stops the app and frees its port (npm\'s shell used to leave the app running, orphaned)', async () => {
     const port = await freePort();
     // --ignore-scripts skips only the prestart build (npm test has built dist/): the start script itself runs.
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'development', AUDIT_LOG: 'off' };
-    for (const name of ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'GATEWAYAPI_TOKEN', 'GATEWAYAPI_KEY', 'GATEWAYAPI_SECRET']) delete env[name];
+    const env: NodeJS.ProcessEnv = { ...inheritedEnv(), PORT: String(port), HOST: '127.0.0.1', NODE_ENV: 'development', AUDIT_LOG: 'off' };
     const npm = spawn('npm', ['start', '--ignore-scripts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     npm.stdout.on('data', (d: Buffer) => { output += d.toString(); });

@@ -122,9 +122,9 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
       if (info?.retryAfterSeconds !== undefined) body.retryAfterSeconds = info.retryAfterSeconds;
       return res.status(httpStatus).json(body);
     }
-    // A malformed code is refused before the session is looked at: without a pending login, the
-    // code page would ask for a code that cannot be checked. The password step, as for any other
-    // code without a login.
+    // A malformed code is refused before its login is checked: without a pending login (none, or
+    // one the strategy found expired and removed), the code page would ask for a code that cannot
+    // be checked. The password step, as for any other code without a login.
     if (code === 'CODE_MALFORMED' && readPendingRecord(req) === undefined) return answerCodeFailure(req, res, 'NO_PENDING_LOGIN', ERROR_CODES.NO_PENDING_LOGIN, 401);
     if (RESTART.has(code)) {
       setFlash(req, message);

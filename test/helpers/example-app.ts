@@ -50,7 +50,7 @@ export function csrfTokenIn(html: string): string {
  * to run in memory into Redis mode, under the app's own key prefixes in the suite's Redis.
  */
 const APP_VARIABLES = /^(REDIS_|SESSION_SECRET$|OTP_|GATEWAYAPI_|SMS_SENDER$|WEBOTP_HOST$|RATE_LIMIT_|TRUST_PROXY$|AUDIT_LOG$|BENCH_|NODE_ENV$|PORT$|HOST$)/;
-const inheritedEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([name]) => !APP_VARIABLES.test(name)));
+export const inheritedEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([name]) => !APP_VARIABLES.test(name)));
 
 /** The example app as its own process (`tsx example-app/src/server.ts`), configured only by the `env` given, for restarts and multi-instance tests. */
 export class AppProcess {

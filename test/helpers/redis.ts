@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { createClient } from 'redis';
 import { freePort, stopChild } from './process.js';
@@ -16,9 +17,12 @@ export async function connectRedis(url: string = REDIS_URL): Promise<TestRedisCl
   return client;
 }
 
+/** This run of the suite: every key it writes under a test prefix starts `test-<RUN>-`, for the clean-up at its end (test/root-hooks.test.ts). */
+export const RUN = `${process.pid}x${randomBytes(6).toString('hex')}`;
+
 /** A unique prefix per test, so tests never see each other's keys. */
 export function uniquePrefix(name: string): string {
-  return `test-${name}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  return `test-${RUN}-${name}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
 /** Deletes every key written under these prefixes. */
