@@ -89,16 +89,16 @@ export class CodeDelivery {
       reserved = await store.reservePhoneSend({ phoneKey, sendId, budget: phoneBudget });
     } catch (err) {
       // Nothing was sent: the user's step is given back (and the number's, had it landed after all).
-      await this.refund({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId, phoneKey });
-      throw err;
+      const given = await this.refund({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId, phoneKey });
+      throw given.withdrawn ? err : keptLive(err);
     }
     if (!reserved.ok) {
-      const refunded = await this.refund({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId });
+      const given = await this.refund({ userId: ref.userId, challengeId: ref.challengeId, counter: result.counter, sendId });
       const retryAfterSeconds = seconds(reserved.retryAfterMs);
       events.emit('send.throttled', { userId: ref.userId, phone: redactPhoneNumber(ref.phoneNumber), kind: ref.kind, reason: 'phone_budget', retryAfterSeconds });
       // SEND_THROTTLED promises the code in hand still works: with the user's step not given back it
       // may not (the unsent code replaced it), and the store is what failed.
-      if (!refunded) throw new SmsOtpError('STORE_UNAVAILABLE', 'The one-time-code store failed while giving back a send the number\'s budget refused');
+      if (!given.withdrawn) throw keptLive(new SmsOtpError('STORE_UNAVAILABLE', 'The one-time-code store failed while giving back a send the number\'s budget refused'));
       throw new SmsOtpError('SEND_THROTTLED', undefined, { retryAfterSeconds });
     }
     return { sendId, phoneKey, result };
@@ -148,14 +148,15 @@ export class CodeDelivery {
       const surelyNotSent = !handedToSender
         || (err instanceof SmsSendError ? !err.mayHaveBeenSent : err instanceof SmsOtpError && err.code !== 'SEND_FAILED');
       // `counted` says what happened: a refund the store did not take leaves the send counted.
-      const refunded = surelyNotSent && await this.refund({ userId, challengeId, counter: result.counter, sendId, phoneKey });
+      const given = surelyNotSent ? await this.refund({ userId, challengeId, counter: result.counter, sendId, phoneKey }) : { withdrawn: false, all: false };
+      const refunded = given.all;
       const failure = err instanceof SmsOtpError ? err : new SmsOtpError('SEND_FAILED', undefined, { cause: err });
       events.emit('sms.failed', {
         userId, phone, challengeId, kind, reason: failure.code, counted: !refunded,
         retryable: failure instanceof SmsSendError ? failure.retryable : false,
         ...(failure instanceof SmsSendError && failure.providerCode !== undefined ? { providerCode: failure.providerCode } : {}),
       });
-      throw failure;
+      throw given.withdrawn ? failure : keptLive(failure);
     }
     events.emit('sms.sent', { userId, phone, challengeId, kind });
   }
@@ -166,15 +167,32 @@ export class CodeDelivery {
    * often a Redis blip (a dropped connection that node-redis is re-opening, where every command fails
    * at once), so a failed call is tried again twice, 100 ms and then 400 ms later, but not once a
    * second has passed since its first try (a Redis that hangs). Both store calls are idempotent
-   * (a send id and a counter name what they give back). True when everything was given back.
+   * (a send id and a counter name what they give back). `withdrawn`: the code is withdrawn and what
+   * the send replaced is back (`cancelSend` took); `all`: everything was given back.
    */
-  private async refund(send: { userId: string; challengeId: string; counter: number; sendId: string; phoneKey?: string }): Promise<boolean> {
+  private async refund(send: { userId: string; challengeId: string; counter: number; sendId: string; phoneKey?: string }): Promise<{ withdrawn: boolean; all: boolean }> {
     const { store } = this.parts;
     const { phoneKey, ...code } = send;
-    const cancelled = await retried(() => store.cancelSend(code));
+    const withdrawn = await retried(() => store.cancelSend(code));
     const released = phoneKey === undefined || await retried(() => store.releasePhoneSend({ phoneKey, sendId: send.sendId }));
-    return cancelled && released;
+    return { withdrawn, all: withdrawn && released };
   }
+}
+
+/** Failures of a send whose code was not withdrawn: see {@link sendKeptLive}. */
+const keptLiveFailures = new WeakSet<object>();
+function keptLive<E>(err: E): E {
+  if (typeof err === 'object' && err !== null) keptLiveFailures.add(err);
+  return err;
+}
+
+/**
+ * True for the error of a failed send whose code stays live (the text may have gone out, or the
+ * store did not take it back): what that send replaced, the code of a resend or the same user's
+ * login in progress, is gone from the store. Otherwise the store put it back.
+ */
+export function sendKeptLive(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && keptLiveFailures.has(err);
 }
 
 const REFUND_RETRY_DELAYS_MS = [100, 400];

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { OtpChallenges, type StartedChallenge } from './challenge.js';
+import { sendKeptLive } from './delivery.js';
 import { SmsOtpError } from './errors.js';
 import { checkOptionNames, type OptionNames } from './options.js';
 import { clearPending, propertyNameOption, readPending, regenerableSession, regenerate, save, sessionKeyOption, writePending } from './session.js';
@@ -81,9 +82,10 @@ export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandl
       } catch (err) {
         // Refused (a send budget, a lock, beforeSend, the region) or surely not sent: the store put
         // the user's login in progress back, so its record goes on under the new session id (a
-        // browser's double submit must not end the login it is in). A record the store no longer
-        // knows (a text that may have gone out replaced it) ends at the next code step.
-        if (inProgress !== undefined) {
+        // browser's double submit must not end the login it is in). A text that may have gone out
+        // (or a give-back the store did not take) replaced that login in the store: its record
+        // would only say there is a login where there is none, so it goes too.
+        if (inProgress !== undefined && !sendKeptLive(err)) {
           writePending(fresh, sessionKey, inProgress);
           await save(fresh).catch(() => undefined);
         }

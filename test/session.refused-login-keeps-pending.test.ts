@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
+import { SmsSendError } from '../src/errors.js';
 import { OutboxSender } from '../src/senders/outbox.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
 import { buildApp, codeIn, sessionCookie } from './helpers/app.js';
@@ -37,6 +38,31 @@ describe('A refused new login in the same session leaves the login in progress i
       const done = await request(app).post('/login/otp').set('Cookie', cookie).send({ code });
       expect(done.status, JSON.stringify(done.body)).to.equal(200);
       expect((await request(app).get('/account').set('Cookie', sessionCookie(done) as string)).body.username).to.equal('alice');
+    });
+
+    it(`${name}: a second login whose text surely did not go out leaves the first one; one that may have gone out ends it, in the session too`, async () => {
+      const sender = new OutboxSender();
+      let failWith: Error | undefined;
+      const flaky = { send: async (message: Parameters<OutboxSender['send']>[0]) => { if (failWith !== undefined) throw failWith; await sender.send(message); } };
+      const { app } = buildApp({ store: makeStore(), sender: flaky, numbers: { resendCooldownSeconds: 0 } });
+      const first = await request(app).post('/login').send(ALICE);
+      const code = codeIn(sender.lastTo('+4512345678')?.text);
+
+      failWith = new SmsSendError('refused by the provider', { mayHaveBeenSent: false });
+      const refused = await request(app).post('/login').set('Cookie', sessionCookie(first) as string).send(ALICE);
+      expect([refused.status, refused.body.error]).to.deep.equal([502, 'SEND_FAILED']);
+      const kept = sessionCookie(refused) as string;
+      expect((await request(app).get('/login/otp').set('Cookie', kept)).status).to.equal(200);
+
+      failWith = new Error('ETIMEDOUT: the provider may have taken it');
+      const maybe = await request(app).post('/login').set('Cookie', kept).send(ALICE);
+      expect([maybe.status, maybe.body.error]).to.deep.equal([502, 'SEND_FAILED']);
+      const after = sessionCookie(maybe) as string;
+      // The store's login is the one whose text may be on the phone; the session says none, as the code step does.
+      const page = await request(app).get('/login/otp').set('Cookie', after);
+      expect([page.status, page.body.error]).to.deep.equal([401, 'NO_PENDING_LOGIN']);
+      const done = await request(app).post('/login/otp').set('Cookie', after).send({ code });
+      expect([done.status, done.body.error]).to.deep.equal([401, 'NO_PENDING_LOGIN']);
     });
 
     it(`${name}: another user's refused login in the same browser ends the first user's login (nothing of one user carries over to another)`, async () => {
