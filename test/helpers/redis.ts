@@ -4,6 +4,8 @@ import net from 'node:net';
 import { createClient } from 'redis';
 import { freePort, stopChild } from './process.js';
 
+const RUN_KEY = Symbol.for('passport-sms-otp: test run');
+
 /** The Redis the suite runs against; `npm test` makes sure it answers. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -17,8 +19,13 @@ export async function connectRedis(url: string = REDIS_URL): Promise<TestRedisCl
   return client;
 }
 
-/** This run of the suite: every key it writes under a test prefix starts `test-<RUN>-`, for the clean-up at its end (test/root-hooks.test.ts). */
-export const RUN = `${process.pid}x${randomBytes(6).toString('hex')}`;
+/**
+ * This run of the suite: every key it writes under a test prefix starts `test-<RUN>-`, for the
+ * clean-up at its end (test/root-hooks.test.ts). Kept on globalThis: mocha may load this module
+ * twice in one run (required by one spec, imported by another), and both must agree.
+ */
+const runSlot = globalThis as typeof globalThis & { [RUN_KEY]?: string };
+export const RUN: string = (runSlot[RUN_KEY] ??= `${process.pid}x${randomBytes(6).toString('hex')}`);
 
 /** A unique prefix per test, so tests never see each other's keys. */
 export function uniquePrefix(name: string): string {
