@@ -4,6 +4,7 @@ import { SmsOtpError, SmsSendError } from '../src/errors.js';
 import type { SmsOtpEvents } from '../src/events.js';
 import type { SmsMessage, SmsSender } from '../src/sender.js';
 import type { OtpStore } from '../src/store.js';
+import { sendKeptLive } from '../src/delivery.js';
 import { MemoryOtpStore } from '../src/stores/memory.js';
 import { TEST_KEY } from './helpers/app.js';
 import { bothStores } from './helpers/stores.js';
@@ -189,6 +190,34 @@ describe('OtpChallenges: when a send fails', () => {
       const again = await challenges.resend({ userId: 'u', challengeId, phoneNumber: PHONE }).catch((e: unknown) => e);
       expect(again).to.be.instanceOf(SmsOtpError).with.property('code', 'SEND_THROTTLED');
     });
+
+    // The start step keeps a session's login in progress after a failed new login only when the
+    // store put it back; sendKeptLive tells it which. Each way a send can fail, checked against the store.
+    const failures: Array<[string, (store: ReturnType<typeof blippingStore>, sender: FlakySender) => void, boolean]> = [
+      ['the number\'s budget cannot be read, the give-back takes', (store) => { store.failNext('reservePhoneSend', 1); }, false],
+      ['the number\'s budget cannot be read, nor the give-back', (store) => { store.failNext('reservePhoneSend', 1); store.failNext('cancelSend', 3); }, true],
+      ['the number\'s budget is spent, the give-back fails', (store) => { store.failNext('cancelSend', 3); }, true],
+      ['surely not sent, given back', (_store, sender) => { sender.failWith = new SmsSendError('refused', { mayHaveBeenSent: false }); }, false],
+      ['surely not sent, the give-back fails', (store, sender) => { sender.failWith = new SmsSendError('refused', { mayHaveBeenSent: false }); store.failNext('cancelSend', 3); }, true],
+      ['may have been sent', (_store, sender) => { sender.failWith = new Error('ETIMEDOUT'); }, true],
+    ];
+    for (const [name, breakIt, keptLive] of failures) {
+      it(`${name}: sendKeptLive is ${keptLive}, and the login before it is ${keptLive ? 'gone' : 'back'}`, async () => {
+        const store = blippingStore(new MemoryOtpStore());
+        const sender = new FlakySender();
+        // The budget case needs the number's one text spent by the first login; the others have room.
+        const numbers = name.includes('spent') ? { maxSendsPerPhoneNumber: 1 } : {};
+        const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY, resendCooldownSeconds: 0, ...numbers });
+        const first = await challenges.start({ userId: 'u', phoneNumber: PHONE });
+        const code = sender.codes[0];
+        breakIt(store, sender);
+        const err = await challenges.start({ userId: 'u', phoneNumber: PHONE }).then(() => undefined, (e: unknown) => e);
+        expect(err).to.be.instanceOf(SmsOtpError);
+        expect(sendKeptLive(err)).to.equal(keptLive);
+        sender.failWith = undefined;
+        expect((await challenges.verify({ userId: 'u', challengeId: first.challengeId, code })).ok).to.equal(!keptLive);
+      });
+    }
 
     it('a give-back that hung for over a second is not tried again: the step answers, the send stays counted', async () => {
       const inner = new MemoryOtpStore();
