@@ -131,6 +131,8 @@ describe('Example app, in-memory mode: the browser pages', () => {
     const res = await request(handle.app).get('/dev/outbox').set(HTML);
     expect(res.status).to.equal(200);
     expect(res.text).to.include('+4512345678').and.include('is your login code');
+    // A way back to the login that waits for the code, not a dead end.
+    expect(res.text).to.include('<a href="/login/otp">');
   });
 
   describe('what a person sees', () => {

@@ -117,7 +117,8 @@ export function outboxPage(messages: ReadonlyArray<{ to: string; text: string; s
   return layout('Dev outbox', `
 <p class="note">Development only: texts the app would have sent. Newest first. This page does not exist when a real SMS sender is configured.</p>
 <table><thead><tr><th scope="col">Sent</th><th scope="col">To</th><th scope="col">Text</th></tr></thead>
-<tbody>${rows || '<tr><td colspan="3">No messages yet.</td></tr>'}</tbody></table>`);
+<tbody>${rows || '<tr><td colspan="3">No messages yet.</td></tr>'}</tbody></table>
+<p><a href="/login/otp">Back to the code page</a> (or to sign in, when no login waits for a code)</p>`);
 }
 
 export function messagePage(title: string, text: string): string {
