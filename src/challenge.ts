@@ -7,7 +7,7 @@ import { CHALLENGE_OPTION_NAMES, DEFAULTS, resolveNumbers, unknownOptions, type 
 import { checkAllowedRegions } from './phone.js';
 import { SecretSealer, type EncryptionKey } from './secrets.js';
 import type { SmsSender } from './sender.js';
-import type { FailurePolicy, OtpStore, SendBudget } from './store.js';
+import { OTP_STORE_METHODS, type FailurePolicy, type OtpStore, type SendBudget } from './store.js';
 
 export type { Recipient, SendContext } from './delivery.js';
 
@@ -73,8 +73,13 @@ export class OtpChallenges {
     const unknown = unknownOptions('passport-sms-otp', options, [...Object.keys(CHALLENGE_OPTION_NAMES), ...Object.keys(DEFAULTS)]);
     if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
     const { store, sender, encryptionKey, encryptionKeys, allowedRegions, beforeSend, ...numbers } = options;
-    if (store === null || typeof store !== 'object' || typeof store.attempt !== 'function') {
+    if (store === null || typeof store !== 'object') {
       throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: options.store must be an OtpStore (RedisOtpStore or MemoryOtpStore)');
+    }
+    // A store of your own is checked whole now, not found lacking at the first login (a TypeError, a 500).
+    const lacking = OTP_STORE_METHODS.filter((method) => typeof (store as unknown as Record<string, unknown>)[method] !== 'function');
+    if (lacking.length > 0) {
+      throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: options.store must be an OtpStore (RedisOtpStore or MemoryOtpStore); it has no ${lacking.join(', ')} method${lacking.length > 1 ? 's' : ''}`);
     }
     if (sender === null || typeof sender !== 'object' || typeof sender.send !== 'function') {
       throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: options.sender must be an SmsSender (an object with send())');

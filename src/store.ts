@@ -54,6 +54,12 @@ export interface OtpStore {
   ping(): Promise<void>;
 }
 
+/** Every method of {@link OtpStore}: a store given to OtpChallenges must have them all. */
+export const OTP_STORE_METHODS = Object.freeze(['issue', 'resend', 'arm', 'attempt', 'cancelSend', 'reservePhoneSend', 'releasePhoneSend', 'deleteUser', 'ping'] as const satisfies ReadonlyArray<keyof OtpStore>);
+// Fails to compile when OtpStore gains a method the list above does not name.
+const everyStoreMethodListed: [Exclude<keyof OtpStore, (typeof OTP_STORE_METHODS)[number]>] extends [never] ? true : never = true;
+void everyStoreMethodListed;
+
 /** A rolling budget: at most `max` sends in any `windowMs`. */
 export interface SendBudget {
   max: number;

@@ -230,6 +230,16 @@ describe('OtpChallenges used directly: a misspelled store, sender or key is name
     const build = () => new OtpChallenges({ stor: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: 'c'.repeat(64) } as never);
     expect(build).to.throw(SmsOtpError, /unknown option "stor" \(did you mean store\?\)/);
   });
+
+  it('a store of your own that lacks a method is refused when built, naming what it lacks, not a TypeError at the first login', () => {
+    const inner = new MemoryOtpStore();
+    const partial = { attempt: inner.attempt.bind(inner), issue: inner.issue.bind(inner), arm: inner.arm.bind(inner), cancelSend: inner.cancelSend.bind(inner) };
+    const build = () => new OtpChallenges({ store: partial as never, sender: new OutboxSender(), encryptionKey: TEST_KEY });
+    expect(build).to.throw(SmsOtpError, /options\.store must be an OtpStore .*it has no resend, reservePhoneSend, releasePhoneSend, deleteUser, ping methods$/)
+      .with.property('code', 'INVALID_OPTIONS');
+    // One that has them all, on its prototype chain as a wrapper has them, is taken.
+    expect(() => new OtpChallenges({ store: Object.create(inner) as never, sender: new OutboxSender(), encryptionKey: TEST_KEY })).not.to.throw();
+  });
 });
 
 describe('The standalone steps and guards refuse option names they do not take', () => {
