@@ -1,5 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { HOTP, Secret } from 'otpauth';
+import { BOUNDS } from './options.js';
+
+const [MIN_DIGITS, MAX_DIGITS] = BOUNDS.digits;
 
 /** otpauth's HMAC hook, without the default's copies of key and message. */
 const hmac = (algorithm: string, key: Uint8Array, message: Uint8Array): Uint8Array => createHmac(algorithm, key).update(message).digest();
@@ -18,11 +21,11 @@ const hmac = (algorithm: string, key: Uint8Array, message: Uint8Array): Uint8Arr
 export function hotpCode(secret: Uint8Array, counter: number, digits: number): string {
   if (!(secret instanceof Uint8Array) || secret.length === 0) throw new TypeError('HOTP secret must be a non-empty Uint8Array (or Buffer)');
   if (!Number.isSafeInteger(counter) || counter < 0) throw new RangeError('HOTP counter must be a non-negative safe integer');
+  // A truncation to 6.5 or 11 digits is no RFC 4226 code (a fraction, or a leading 0 every time).
+  if (!Number.isInteger(digits) || digits < MIN_DIGITS || digits > MAX_DIGITS) throw new RangeError(`HOTP digits must be a whole number from ${MIN_DIGITS} to ${MAX_DIGITS}`);
   const view: Pick<Secret, 'bytes'> = { bytes: secret };
   return HOTP.generate({ secret: view as Secret, algorithm: 'SHA1', digits, counter, hmac });
 }
-
-const MAX_DIGITS = 10;
 
 /**
  * True when `input` is a string of exactly `digits` ASCII digits. Checked before

@@ -35,6 +35,12 @@ describe('HOTP: RFC 4226 Appendix D', () => {
     expect(hotpCode(SECRET, 1, 10)).to.equal('1094287082');
   });
 
+  it('refuses a length that is no RFC 4226 code: a fraction, under 6 (§5.3), over 10 (a 31-bit value has 10 digits)', () => {
+    for (const digits of [6.5, 5, 1, 0, 11, Number.NaN, '6' as unknown as number]) {
+      expect(() => hotpCode(SECRET, 0, digits), String(digits)).to.throw(RangeError, /HOTP digits must be a whole number from 6 to 10/);
+    }
+  });
+
   it('refuses a negative or fractional counter, and a secret that is not bytes', () => {
     expect(() => hotpCode(SECRET, -1, 6)).to.throw(RangeError);
     expect(() => hotpCode(SECRET, 1.5, 6)).to.throw(RangeError);
