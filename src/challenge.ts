@@ -87,6 +87,9 @@ export class OtpChallenges {
     if ((encryptionKey === undefined) === (encryptionKeys === undefined)) {
       throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: give exactly one of options.encryptionKey (32 bytes) or options.encryptionKeys');
     }
+    if (encryptionKeys !== undefined && !Array.isArray(encryptionKeys)) {
+      throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: encryptionKeys must be a list of { id, key }, the sealing key first; give a single key as encryptionKey');
+    }
     const regions = allowedRegions === undefined ? undefined : checkAllowedRegions(allowedRegions);
     if (beforeSend !== undefined && typeof beforeSend !== 'function') throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: beforeSend must be a function');
     this.numbers = resolveNumbers(numbers);

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { SmsOtpError } from './errors.js';
+import { unknownOptions } from './options.js';
 
 /** One AES-256 key and the id stored beside everything it seals. */
 export interface EncryptionKey {
@@ -64,7 +65,13 @@ export class SecretSealer {
     const list: Array<[string, Buffer]> = [];
     if (Array.isArray(keys)) {
       keys.forEach((entry: unknown, i) => {
-        const { id, key } = (entry ?? {}) as Partial<EncryptionKey>;
+        if (entry === null || typeof entry !== 'object' || Array.isArray(entry) || entry instanceof Uint8Array) {
+          throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: encryptionKeys[${i}] must be an object { id, key }`);
+        }
+        // A misspelled field ({ id, kye }) is named, not reported as a missing key; nothing else is read.
+        const unknown = unknownOptions(`passport-sms-otp: encryptionKeys[${i}]`, entry, ['id', 'key']);
+        if (unknown !== undefined) throw new SmsOtpError('INVALID_OPTIONS', unknown);
+        const { id, key } = entry as Partial<EncryptionKey>;
         if (typeof id !== 'string' || !KEY_ID.test(id)) {
           throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: encryptionKeys[${i}].id must be 1-32 letters, digits, "_" or "-"`);
         }

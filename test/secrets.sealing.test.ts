@@ -144,6 +144,23 @@ describe('Secrets: AES-256-GCM sealing with key ids', () => {
     expect(() => new SecretSealer([{ id: 'a.b', key }])).to.throw(SmsOtpError, /id/);
     expect(() => new SecretSealer([])).to.throw(SmsOtpError, /at least one/);
   });
+
+  it('encryptionKeys is a list of { id, key } and nothing else: a bare key, a lone entry, a stray field are refused by name', () => {
+    const key = randomBytes(32);
+    const build = (encryptionKeys: unknown) => () => new OtpChallenges({ store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKeys: encryptionKeys as never });
+    // A key given as the list (it would have sealed as encryptionKey, under another option's name).
+    expect(build(key.toString('hex'))).to.throw(SmsOtpError, /encryptionKeys must be a list of \{ id, key \}.*give a single key as encryptionKey$/);
+    // One entry without its list: the message names encryptionKeys, not encryptionKey.
+    expect(build({ id: 'a', key })).to.throw(SmsOtpError, /encryptionKeys must be a list/);
+    expect(build([key])).to.throw(SmsOtpError, /encryptionKeys\[0\] must be an object \{ id, key \}/);
+    expect(build([{ id: 'a', key }, 'b'])).to.throw(SmsOtpError, /encryptionKeys\[1\] must be an object/);
+    expect(build([{ id: 'a', key, primary: true }])).to.throw(SmsOtpError, /encryptionKeys\[0\]: unknown option "primary"/);
+    expect(build([{ id: 'a', kye: key }])).to.throw(SmsOtpError, /encryptionKeys\[0\]: unknown option "kye" \(did you mean key\?\)/);
+    for (const bad of [key.toString('hex'), { id: 'a', key }, [key], [{ id: 'a', key, primary: true }]]) {
+      expect(build(bad)).to.throw(SmsOtpError).with.property('code', 'INVALID_OPTIONS');
+    }
+    expect(build([{ id: 'a', key }])).not.to.throw();
+  });
 });
 
 describe('Secrets: the phone number\'s budget key', () => {
