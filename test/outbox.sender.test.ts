@@ -18,6 +18,15 @@ describe('OutboxSender: the development sender', () => {
     expect(Number.isNaN(Date.parse(entry?.sentAt ?? ''))).to.equal(false);
   });
 
+  it('lastTo finds a number however it is written: the steps send to E.164, a user may be stored with spaces', async () => {
+    const outbox = new OutboxSender();
+    await outbox.send({ to: '+4512345678', code: '123456', ttlSeconds: 300 });
+    await outbox.send({ to: '+4587654321', code: '654321', ttlSeconds: 300 });
+    for (const written of ['+4512345678', '+45 12 34 56 78', '+45-1234-5678']) expect(outbox.lastTo(written)?.text, written).to.match(/^123456 /);
+    expect(outbox.lastTo('+4599999999')).to.equal(undefined);
+    expect(outbox.lastTo('not a number')).to.equal(undefined);
+  });
+
   it('the default text never overstates how long the code lives: whole minutes rounded down, seconds under a minute', async () => {
     const outbox = new OutboxSender();
     for (const [ttlSeconds, said] of [[2, '2 s'], [59, '59 s'], [60, '1 min'], [90, '1 min'], [119, '1 min'], [300, '5 min'], [600, '10 min']] as const) {

@@ -1,5 +1,6 @@
 import { SmsOtpError } from '../errors.js';
 import { unknownOptions, type OptionNames } from '../options.js';
+import { normalizePhoneNumber } from '../phone.js';
 import { checkMessageOptions, renderMessage, type MessageOptions, type SmsMessage, type SmsSender } from '../sender.js';
 
 /** One message in the outbox, as a dev page shows it. */
@@ -65,11 +66,20 @@ export class OutboxSender implements SmsSender {
     return this.entries.map((entry) => ({ ...entry }));
   }
 
-  /** The newest message to a number, if any. */
+  /**
+   * The newest message to a number, if any. The steps send to E.164 (`+4512345678`): a number
+   * written with spaces or hyphens (`+45 12 34 56 78`, as a user may be stored) finds those too.
+   */
   lastTo(to: string): OutboxEntry | undefined {
+    let e164 = to;
+    try {
+      e164 = normalizePhoneNumber(to).e164;
+    } catch {
+      // Not a number a text could have gone to: compared as it is, so nothing matches.
+    }
     for (let i = this.entries.length - 1; i >= 0; i--) {
       const entry = this.entries[i];
-      if (entry !== undefined && entry.to === to) return { ...entry };
+      if (entry !== undefined && (entry.to === e164 || entry.to === to)) return { ...entry };
     }
     return undefined;
   }
