@@ -56,6 +56,12 @@ export class SmsOtpEventEmitter {
     return this;
   }
 
+  /** Removes a listener given to {@link onAny} from every event. */
+  offAny(listener: (event: { [K in SmsOtpEventName]: SmsOtpEvents[K] & { type: K; at: string } }[SmsOtpEventName]) => unknown): this {
+    for (const name of EVENT_NAMES) this.emitter.off(name, listener as (...args: unknown[]) => void);
+    return this;
+  }
+
   emit<K extends SmsOtpEventName>(name: K, event: SmsOtpEvents[K]): void {
     if (this.emitter.listenerCount(name) === 0) return;
     const payload = { type: name, at: new Date().toISOString(), ...event };

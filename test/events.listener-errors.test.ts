@@ -60,3 +60,21 @@ describe('Audit events: a listener that fails never breaks a login', () => {
     expect(warnings.some((w) => w.includes('"verify.succeeded" listener threw: forwarding verify.succeeded failed'))).to.equal(true);
   });
 });
+
+describe('Audit events: listeners come and go', () => {
+  it('offAny removes an onAny listener from every event; off removes one from its event', async () => {
+    const challenges = new OtpChallenges({ store: new MemoryOtpStore(), sender: new OutboxSender(), encryptionKey: TEST_KEY, resendCooldownSeconds: 0 });
+    const all: string[] = [];
+    const sent: string[] = [];
+    const any = (event: { type: string }) => { all.push(event.type); };
+    const onSent = (event: { type: string }) => { sent.push(event.type); };
+    challenges.events.onAny(any).on('sms.sent', onSent);
+    const { challengeId } = await challenges.start({ userId: 'u1', phoneNumber: '+4512345678' });
+    expect(all).to.deep.equal(['challenge.issued', 'sms.sent']);
+    challenges.events.offAny(any).off('sms.sent', onSent);
+    await challenges.resend({ userId: 'u1', phoneNumber: '+4512345678', challengeId });
+    await challenges.verify({ userId: 'u1', challengeId, code: '000000' });
+    expect(all).to.deep.equal(['challenge.issued', 'sms.sent']);
+    expect(sent).to.deep.equal(['sms.sent']);
+  });
+});

@@ -78,7 +78,7 @@ export class RedisOtpStore implements OtpStore {
     this.timeoutMs = timeoutMs;
   }
 
-  /** The keys of one user. Braces in ids are escaped so the hash tag stays intact. */
+  /** The keys of one user. The id is percent-encoded (encodeURIComponent), so a brace in it cannot end the hash tag. */
   keysOf(userId: string): UserKeys {
     let tag: string;
     try {
