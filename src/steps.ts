@@ -1,4 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { IncomingMessage } from 'node:http';
 import { OtpChallenges, type StartedChallenge } from './challenge.js';
 import { sendKeptLive } from './delivery.js';
 import { SmsOtpError } from './errors.js';
@@ -36,6 +37,28 @@ export interface ResendStepOptions<User> {
   sessionKey?: string | undefined;
 }
 
+/**
+ * What a request holds already: Express's, express-session's, Passport's and the usual parsers'
+ * properties, and Node's own (the rest of them are on IncomingMessage.prototype). The start step deletes `userProperty`
+ * once read, so it must not name one of them: `'session'` would end the request's session.
+ */
+const REQUEST_NAMES: ReadonlySet<string> = new Set([
+  'session', 'sessionID', 'sessionStore', 'body', 'query', 'params', 'cookies', 'signedCookies', 'secret', 'files', 'file',
+  'res', 'next', 'app', 'route', 'baseUrl', 'originalUrl', 'path', 'ip', 'ips', 'protocol', 'secure', 'hostname', 'host', 'subdomains', 'xhr', 'fresh', 'stale',
+  'login', 'logIn', 'logout', 'logOut', 'isAuthenticated', 'isUnauthenticated', 'authInfo', '_passport', '_sessionManager', 'csrfToken',
+  // Node's own, set on each request rather than its prototype.
+  'url', 'method', 'socket', 'client', 'httpVersion', 'httpVersionMajor', 'httpVersionMinor', 'complete', 'rawHeaders', 'rawTrailers', 'upgrade', 'statusCode', 'statusMessage',
+]);
+
+/** The start step's `userProperty`: a name of the app's own on the request, never one the request needs. */
+function userPropertyOption(value: unknown): string {
+  const name = propertyNameOption('userProperty', value, 'user', REQUEST_NAMES);
+  if (name in IncomingMessage.prototype) {
+    throw new SmsOtpError('INVALID_OPTIONS', `passport-sms-otp: userProperty must be where the password step left the user, a property of the app's own; ${JSON.stringify(name)} is one of Node's request properties`);
+  }
+  return name;
+}
+
 const START_OPTION_NAMES = Object.keys({ challenges: true, userId: true, phoneNumber: true, userProperty: true, sessionKey: true } satisfies OptionNames<StartStepOptions<unknown>>);
 const RESEND_OPTION_NAMES = Object.keys({ challenges: true, loadUser: true, phoneNumber: true, sessionKey: true } satisfies OptionNames<ResendStepOptions<unknown>>);
 
@@ -51,7 +74,7 @@ const RESEND_OPTION_NAMES = Object.keys({ challenges: true, loadUser: true, phon
 export function startSmsOtp<User>(options: StartStepOptions<User>): RequestHandler {
   if (options === undefined) throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: startSmsOtp requires an options object');
   checkOptionNames('passport-sms-otp: startSmsOtp', options, START_OPTION_NAMES);
-  const userProperty = propertyNameOption('userProperty', options.userProperty, 'user');
+  const userProperty = userPropertyOption(options.userProperty);
   const sessionKey = sessionKeyOption(options.sessionKey);
   if (typeof options.userId !== 'function' || typeof options.phoneNumber !== 'function') {
     throw new SmsOtpError('INVALID_OPTIONS', 'passport-sms-otp: startSmsOtp requires userId(user) and phoneNumber(user) functions');

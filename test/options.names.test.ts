@@ -45,6 +45,18 @@ describe('Options that name a property: codeField, sessionKey, userProperty', ()
     refused(() => new SmsOtp(base()).start({ userProperty: '__proto__' }), 'userProperty');
   });
 
+  // The step deletes it once read: "session" would take the request's session with it.
+  for (const value of ['session', 'body', 'sessionID', 'logIn', 'headers', 'url', 'socket', 'on']) {
+    it(`userProperty ${JSON.stringify(value)} (the request holds it already) is refused by the start step`, () => {
+      refused(() => new SmsOtp(base()).start({ userProperty: value }), 'userProperty');
+      refused(() => startSmsOtp({ challenges: challenges(), userId: () => 'u1', phoneNumber: () => '+4512345678', userProperty: value }), 'userProperty');
+    });
+  }
+
+  it('userProperty of the app\'s own is taken: the default "user", "passwordUser", "account"', () => {
+    for (const value of [undefined, 'user', 'passwordUser', 'account']) expect(() => new SmsOtp(base()).start({ userProperty: value })).not.to.throw();
+  });
+
   it('names of your own work end to end: the code from body.otp, the pending record under req.session.mfa', async () => {
     const sender = new OutboxSender();
     const smsOtp = new SmsOtp({ ...base(), sender, codeField: 'otp', sessionKey: 'mfa' });
