@@ -82,7 +82,19 @@ export class CodeDelivery {
     const { store, sealer, events, phoneBudget } = this.parts;
     const sendId = randomBytes(12).toString('base64url');
     const phoneKey = sealer.phoneKey(ref.phoneNumber);
-    const result = await step(sendId);
+    let result: R;
+    try {
+      result = await step(sendId);
+    } catch (err) {
+      // No answer from the store (a timeout, a dropped connection), so no counter: yet a new login
+      // may still be made, late (a command that timed out here runs when a hung Redis wakes up),
+      // and would replace the login in progress for a text never sent. It is withdrawn by its
+      // challenge id, which is its own: sent after it on the same connection, the withdrawal puts
+      // back the login it replaced, or finds nothing if it never ran. Not waited for: the answer
+      // is this failure either way, and a store that did not answer would only make it later.
+      if (ref.kind === 'start') void this.refund({ userId: ref.userId, challengeId: ref.challengeId, sendId });
+      throw err;
+    }
     if (result.status !== 'issued') return { sendId, phoneKey, result };
     let reserved: Awaited<ReturnType<OtpStore['reservePhoneSend']>>;
     try {
@@ -170,7 +182,7 @@ export class CodeDelivery {
    * (a send id and a counter name what they give back). `withdrawn`: the code is withdrawn and what
    * the send replaced is back (`cancelSend` took); `all`: everything was given back.
    */
-  private async refund(send: { userId: string; challengeId: string; counter: number; sendId: string; phoneKey?: string }): Promise<{ withdrawn: boolean; all: boolean }> {
+  private async refund(send: { userId: string; challengeId: string; counter?: number; sendId: string; phoneKey?: string }): Promise<{ withdrawn: boolean; all: boolean }> {
     const { store } = this.parts;
     const { phoneKey, ...code } = send;
     const withdrawn = await retried(() => store.cancelSend(code));

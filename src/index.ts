@@ -9,7 +9,7 @@ export { ERROR_CODES, ERROR_STATUS, SmsOtpError, SmsSendError, isSmsOtpError, ty
 export { hotpCode } from './hotp.js';
 export { SecretSealer, parseEncryptionKey, SECRET_BYTES, type EncryptionKey } from './secrets.js';
 export { DEFAULT_SESSION_KEY, readPending, type PendingLogin } from './session.js';
-export type { OtpStore, IssueInput, IssueResult, CodeIssued, ResendInput, ResendResult, ArmInput, AttemptInput, AttemptResult, CodeRef, PhoneSendInput, BudgetResult, SendBudget, FailurePolicy } from './store.js';
+export type { OtpStore, IssueInput, IssueResult, CodeIssued, ResendInput, ResendResult, ArmInput, CancelSendInput, AttemptInput, AttemptResult, CodeRef, PhoneSendInput, BudgetResult, SendBudget, FailurePolicy } from './store.js';
 export { MemoryOtpStore, type MemoryOtpStoreOptions } from './stores/memory.js';
 export { RedisOtpStore, type RedisOtpStoreOptions, type RedisScriptClient } from './stores/redis.js';
 export { defaultMessageTemplate, renderMessage, redactPhoneNumber, type SmsSender, type SmsMessage, type MessageTemplate, type MessageOptions } from './sender.js';

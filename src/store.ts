@@ -41,9 +41,11 @@ export interface OtpStore {
    * armed code of the same challenge, make that code live again until its own expiry. The send's
    * slot of the user's budget is given back even when its code is gone (expired, or replaced by a
    * newer send, whose code and cooldown stay as they are). It may be called again for the same
-   * send after a failure (a Redis blip): a repeat changes nothing.
+   * send after a failure (a Redis blip): a repeat changes nothing. Without `counter`, the send of a
+   * new login whose `issue()` never answered (a timeout: it may still run, late): its code is known
+   * by the challenge id alone, which is new with every login; the call does nothing if it never ran.
    */
-  cancelSend(input: CodeRef & { sendId: string }): Promise<void>;
+  cancelSend(input: CancelSendInput): Promise<void>;
   /** Takes one send from a phone number's rolling budget, unless it is spent. */
   reservePhoneSend(input: PhoneSendInput): Promise<BudgetResult>;
   /** Gives a reserved phone send back (the send did not happen). Like `cancelSend`, it may be called again for the same send after a failure: a repeat changes nothing. */
@@ -147,6 +149,14 @@ export interface CodeRef {
   userId: string;
   challengeId: string;
   counter: number;
+}
+
+export interface CancelSendInput {
+  userId: string;
+  challengeId: string;
+  /** The counter of the send's code, as issue() or resend() answered; omitted only for a new login's send whose issue() never answered. */
+  counter?: number | undefined;
+  sendId: string;
 }
 
 export interface ArmInput extends CodeRef {

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { SmsOtpError } from '../errors.js';
 import { checkOptionNames, type OptionNames } from '../options.js';
-import { failureDelayMs, type ArmInput, type AttemptInput, type AttemptResult, type BudgetResult, type CodeRef, type IssueInput, type IssueResult, type OtpStore, type PhoneSendInput, type ResendInput, type ResendResult, type SendBudget } from '../store.js';
+import { failureDelayMs, type ArmInput, type AttemptInput, type AttemptResult, type BudgetResult, type CancelSendInput, type IssueInput, type IssueResult, type OtpStore, type PhoneSendInput, type ResendInput, type ResendResult, type SendBudget } from '../store.js';
 
 interface Hotp { sealedSecret: string; counter: number }
 interface Failures { count: number; untilMs: number; expiresAtMs: number }
@@ -211,14 +211,14 @@ export class MemoryOtpStore implements OtpStore {
     return { status: live ? 'wrong' : 'expired', attempts: challenge.attempts, failures };
   }
 
-  async cancelSend(input: CodeRef & { sendId: string }): Promise<void> {
+  async cancelSend(input: CancelSendInput): Promise<void> {
     const code = this.codes.get(input.userId);
     // The send surely did not go out: its budget slot is given back even when its code is gone.
     this.unspend(this.userSends, input.userId, input.sendId);
     // An expired code is gone, as its Redis key is, and a replaced one belongs to a newer send:
     // nothing else of this send is given back.
     const now = this.now();
-    if (code === undefined || code.expiresAtMs <= now || code.challengeId !== input.challengeId || code.counter !== input.counter) return;
+    if (code === undefined || code.expiresAtMs <= now || code.challengeId !== input.challengeId || (input.counter !== undefined && code.counter !== input.counter)) return;
     this.codes.delete(input.userId);
     this.cooldowns.delete(input.userId);
     const challenge = this.challenges.get(input.userId);

@@ -187,7 +187,8 @@ if not live then return {'expired', attempts, failures} end
 return {'wrong', attempts, failures}
 `;
 
-// KEYS: challenge, code, cooldown, sent. ARGV: challenge id, counter, send id.
+// KEYS: challenge, code, cooldown, sent. ARGV: challenge id, counter ('' for a new login's send whose
+// issue never answered: its challenge id is its own), send id.
 // Withdraws the code of a send that did not go out, and gives back what the send took; what the
 // send replaced is live again (each until its own expiry), as if it had never been asked for: the
 // code of a resend, or the challenge, code and cooldown of the login a new one replaced.
@@ -197,7 +198,7 @@ local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter', 'prev_counter'
 -- The send surely did not go out: its budget slot is given back even when its code is gone (expired,
 -- or replaced by a newer send, whose code and cooldown are then left alone).
 redis.call('ZREM', KEYS[4], ARGV[3])
-if code[1] ~= ARGV[1] or code[2] ~= ARGV[2] then return 0 end
+if code[1] ~= ARGV[1] or (ARGV[2] ~= '' and code[2] ~= ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[2], KEYS[3])
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 1 end
 local now = clock()

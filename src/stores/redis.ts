@@ -1,7 +1,7 @@
 import { SmsOtpError } from '../errors.js';
 import { checkOptionNames, type OptionNames } from '../options.js';
 import { SCRIPTS, type Script } from './redis-scripts.js';
-import type { ArmInput, AttemptInput, AttemptResult, BudgetResult, CodeRef, IssueInput, IssueResult, OtpStore, PhoneSendInput, ResendInput, ResendResult } from '../store.js';
+import type { ArmInput, AttemptInput, AttemptResult, BudgetResult, CancelSendInput, IssueInput, IssueResult, OtpStore, PhoneSendInput, ResendInput, ResendResult } from '../store.js';
 
 /** The Redis keys of one user; all share the hash tag `{<user id>}`. */
 export interface UserKeys {
@@ -146,9 +146,9 @@ export class RedisOtpStore implements OtpStore {
     }
   }
 
-  async cancelSend(input: CodeRef & { sendId: string }): Promise<void> {
+  async cancelSend(input: CancelSendInput): Promise<void> {
     const k = this.keysOf(input.userId);
-    await this.run(SCRIPTS.cancelSend, [k.challenge, k.code, k.cooldown, k.sent], [input.challengeId, String(input.counter), input.sendId]);
+    await this.run(SCRIPTS.cancelSend, [k.challenge, k.code, k.cooldown, k.sent], [input.challengeId, input.counter === undefined ? '' : String(input.counter), input.sendId]);
   }
 
   async reservePhoneSend(input: PhoneSendInput): Promise<BudgetResult> {

@@ -143,6 +143,28 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 2 });
     });
 
+    it('cancelSend without a counter (a new login whose issue never answered) puts the login it replaced back, by the challenge id alone', async () => {
+      await issueArmed('c1', 'mac-old', { cooldownMs: LONG });
+      expect(await attempt('c1')).to.deep.include({ status: 'wrong', attempts: 1 });
+      await issue('c2');
+      await store.cancelSend({ userId: user, challengeId: 'c2', sendId: `send-${sends - 1}` });
+      expect(await attempt('c2')).to.deep.equal({ status: 'no_challenge' });
+      expect(await resend('c1', { cooldownMs: LONG })).to.deep.include({ status: 'cooldown' });
+      expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 2 });
+    });
+
+    it('cancelSend without a counter of a login that never ran changes nothing but its budget slot', async () => {
+      const budget = { max: 2, windowMs: LONG };
+      await issueArmed('c1', 'mac-old', { userBudget: budget });
+      // A send id the budget holds (taken by a resend), cancelled under a challenge id that never ran.
+      expect(await resend('c1', { userBudget: budget })).to.deep.include({ status: 'issued' });
+      expect(await issueRaw('c9', { userBudget: budget })).to.deep.include({ status: 'over_budget' });
+      await store.cancelSend({ userId: user, challengeId: 'never-ran', sendId: `send-${sends - 2}` });
+      // The resend's code is still the live one: the code it replaced does not come back.
+      expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
+      expect(await issueRaw('c9', { userBudget: budget })).to.deep.include({ status: 'issued' });
+    });
+
     it('two new logins overlapping, both cancelled (a double submit refused twice): the login before them comes back with its code', async () => {
       await issueArmed('c1', 'mac-old', { cooldownMs: LONG });
       expect(await attempt('c1')).to.deep.include({ status: 'wrong', attempts: 1 });
