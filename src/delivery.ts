@@ -86,13 +86,14 @@ export class CodeDelivery {
     try {
       result = await step(sendId);
     } catch (err) {
-      // No answer from the store (a timeout, a dropped connection), so no counter: yet a new login
-      // may still be made, late (a command that timed out here runs when a hung Redis wakes up),
-      // and would replace the login in progress for a text never sent. It is withdrawn by its
-      // challenge id, which is its own: sent after it on the same connection, the withdrawal puts
-      // back the login it replaced, or finds nothing if it never ran. Not waited for: the answer
-      // is this failure either way, and a store that did not answer would only make it later.
-      if (ref.kind === 'start') void this.refund({ userId: ref.userId, challengeId: ref.challengeId, sendId });
+      // No answer from the store (a timeout, a dropped connection), so no counter: yet the code may
+      // still be issued, late (a command that timed out here runs when a hung Redis wakes up), and
+      // would replace the login in progress, or the code in hand, for a text never sent. It is
+      // withdrawn by its send id, which the store keeps with the code: sent after it on the same
+      // connection, the withdrawal puts back what it replaced, or finds nothing if it never ran.
+      // Not waited for: the answer is this failure either way, and a store that did not answer
+      // would only make it later.
+      void this.refund({ userId: ref.userId, challengeId: ref.challengeId, sendId });
       throw err;
     }
     if (result.status !== 'issued') return { sendId, phoneKey, result };

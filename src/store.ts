@@ -9,7 +9,7 @@
  * Per user the store keeps: the sealed HOTP secret and its counter (together,
  * no expiry: deleting one deletes both, or old codes would come back); the
  * live challenge (id, attempts, sends; lives as long as the pending login);
- * the live code (challenge id, counter, and the code's keyed MAC once it is
+ * the live code (challenge id, counter, the send that issued it, and the code's keyed MAC once it is
  * armed; lives as long as the code); the resend cooldown; the consecutive
  * failures (with the time the next attempt is allowed); and the sends of the
  * rolling window. The code itself is never stored: only a MAC under a key the
@@ -41,9 +41,9 @@ export interface OtpStore {
    * armed code of the same challenge, make that code live again until its own expiry. The send's
    * slot of the user's budget is given back even when its code is gone (expired, or replaced by a
    * newer send, whose code and cooldown stay as they are). It may be called again for the same
-   * send after a failure (a Redis blip): a repeat changes nothing. Without `counter`, the send of a
-   * new login whose `issue()` never answered (a timeout: it may still run, late): its code is known
-   * by the challenge id alone, which is new with every login; the call does nothing if it never ran.
+   * send after a failure (a Redis blip): a repeat changes nothing. Without `counter`: a send whose
+   * `issue()` or `resend()` never answered (a timeout: it may still run, late), so the store keeps
+   * each code's `sendId` to find it by; the call gives back only the budget slot if it never ran.
    */
   cancelSend(input: CancelSendInput): Promise<void>;
   /** Takes one send from a phone number's rolling budget, unless it is spent. */
@@ -154,7 +154,7 @@ export interface CodeRef {
 export interface CancelSendInput {
   userId: string;
   challengeId: string;
-  /** The counter of the send's code, as issue() or resend() answered; omitted only for a new login's send whose issue() never answered. */
+  /** The counter of the send's code, as issue() or resend() answered; omitted for a send whose issue() or resend() never answered (the code is then found by `sendId`). */
   counter?: number | undefined;
   sendId: string;
 }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createClient } from 'redis';
-import { OtpChallenges } from '../src/challenge.js';
+import { OtpChallenges, type OtpChallengesOptions } from '../src/challenge.js';
 import { SmsOtpError } from '../src/errors.js';
 import { OutboxSender } from '../src/senders/outbox.js';
 import { RedisOtpStore } from '../src/stores/redis.js';
@@ -8,16 +8,20 @@ import { codeIn, TEST_KEY } from './helpers/app.js';
 import { ThrowawayRedis } from './helpers/redis.js';
 
 const PHONE = '+4512345678';
+const TIMEOUT_MS = 300;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A Redis that hangs (paused, or a network that drops packets) answers nothing, and the store gives
  * up after its timeout; but node-redis still holds the command, and Redis runs it when it wakes up.
- * A new login refused that way must not, late, end the login in progress for a text never sent.
+ * A send refused that way must not, late, end the login in progress or the code in hand for a
+ * text never sent.
  */
-describe('OtpChallenges: a new login whose store call timed out', function () {
+describe('OtpChallenges: a send whose store call timed out', function () {
   this.timeout(20_000);
   let redis: ThrowawayRedis;
   let client: ReturnType<typeof createClient>;
+  let n = 0;
 
   before(async () => {
     redis = await ThrowawayRedis.start();
@@ -30,33 +34,63 @@ describe('OtpChallenges: a new login whose store call timed out', function () {
     await redis.stop();
   });
 
-  it('leaves the login in progress as it was, its code working and the user\'s sends as they were, once Redis answers again', async () => {
-    const store = new RedisOtpStore(client, { commandTimeoutMs: 300 });
+  async function setup(numbers: Partial<OtpChallengesOptions> = {}) {
+    // As after a restart or a failover: Redis knows no script yet, so the give-back the store sends
+    // after the late step is first answered NOSCRIPT, long after its call timed out.
+    await client.scriptFlush();
+    const store = new RedisOtpStore(client, { commandTimeoutMs: TIMEOUT_MS });
     const sender = new OutboxSender();
-    const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY });
-    const userId = `timeout-${Date.now()}`;
-
-    const inProgress = await challenges.start({ userId, phoneNumber: PHONE });
-    const code = codeIn(sender.lastTo(PHONE)?.text);
-
-    redis.pause();
-    let refused: unknown;
-    try {
-      await challenges.start({ userId, phoneNumber: PHONE });
-    } catch (err) {
-      refused = err;
-    } finally {
+    const challenges = new OtpChallenges({ store, sender, encryptionKey: TEST_KEY, ...numbers });
+    const userId = `timeout-${Date.now()}-${n++}`;
+    const lastCode = () => codeIn(sender.lastTo(PHONE)?.text);
+    /** Runs `step` while Redis hangs for well over the store's timeout and its retries; it must fail with STORE_UNAVAILABLE. */
+    const refusedWhileHung = async (step: () => Promise<unknown>) => {
+      redis.pause();
+      let refused: unknown;
+      try {
+        await step();
+      } catch (err) {
+        refused = err;
+      }
+      await sleep(2000);
       redis.resume();
-    }
-    expect(refused).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
-    expect(sender.messages).to.have.length(1);
+      expect(refused).to.be.instanceOf(SmsOtpError).with.property('code', 'STORE_UNAVAILABLE');
+      // Replies come in order: once one ping answers, the late step and its give-back have been
+      // answered, and a give-back sent again as EVAL after a NOSCRIPT is on its way before a second.
+      await store.ping();
+      await store.ping();
+    };
+    const sends = () => client.zCard(store.keysOf(userId).sent);
+    return { store, sender, challenges, userId, lastCode, refusedWhileHung, sends };
+  }
 
-    // Commands on one connection run in order: once a ping answers, the late login and anything
-    // sent after it have run.
-    await store.ping();
-    // The new login's send is not counted against the user (one slot: the first login's).
-    expect(await client.zCard(store.keysOf(userId).sent)).to.equal(1);
+  it('a new login: the login in progress is as it was, its code works, and the send is not counted', async () => {
+    const { challenges, sender, userId, lastCode, refusedWhileHung, sends } = await setup();
+    const inProgress = await challenges.start({ userId, phoneNumber: PHONE });
+    const code = lastCode();
+    await refusedWhileHung(() => challenges.start({ userId, phoneNumber: PHONE }));
+    expect(sender.messages).to.have.length(1);
+    expect(await sends()).to.equal(1);
     expect(await challenges.verify({ userId, challengeId: inProgress.challengeId, code })).to.deep.equal({ ok: true });
-    await challenges.forgetUser(userId);
+  });
+
+  it('a resend: the code in hand still works, and the send is not counted', async () => {
+    const { challenges, sender, userId, lastCode, refusedWhileHung, sends } = await setup({ resendCooldownSeconds: 0 });
+    const { challengeId } = await challenges.start({ userId, phoneNumber: PHONE });
+    await challenges.resend({ userId, phoneNumber: PHONE, challengeId });
+    const code = lastCode();
+    await refusedWhileHung(() => challenges.resend({ userId, phoneNumber: PHONE, challengeId }));
+    expect(sender.messages).to.have.length(2);
+    expect(await sends()).to.equal(2);
+    expect(await challenges.verify({ userId, challengeId, code })).to.deep.equal({ ok: true });
+  });
+
+  it('a resend that Redis refuses when it runs late (the login\'s last text spent): the code in hand still works', async () => {
+    const { challenges, userId, lastCode, refusedWhileHung } = await setup({ resendCooldownSeconds: 0, maxSendsPerChallenge: 2 });
+    const { challengeId } = await challenges.start({ userId, phoneNumber: PHONE });
+    await challenges.resend({ userId, phoneNumber: PHONE, challengeId });
+    const code = lastCode();
+    await refusedWhileHung(() => challenges.resend({ userId, phoneNumber: PHONE, challengeId }));
+    expect(await challenges.verify({ userId, challengeId, code })).to.deep.equal({ ok: true });
   });
 });

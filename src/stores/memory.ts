@@ -13,6 +13,8 @@ interface Code {
   counter: number;
   expiresAtMs: number;
   digest?: Buffer;
+  /** The send that issued this code (a cancelSend without a counter finds it by this). */
+  sendId?: string;
   /** The armed code a resend (or a new login) replaced, live again if this send is cancelled. */
   previous?: { counter: number; expiresAtMs: number; digest: Buffer };
   /** The login a new one replaced (its challenge and cooldown), live again if this send is cancelled. */
@@ -133,7 +135,7 @@ export class MemoryOtpStore implements OtpStore {
       // Else the login's first text is on its way, with nothing before it: nothing to bring back.
     }
     this.challenges.set(input.userId, { id: input.challengeId, attempts: 0, sends: 1, expiresAtMs: now + input.pendingTtlMs });
-    this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs, ...kept });
+    this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs, sendId: input.sendId, ...kept });
     this.setCooldown(input.userId, now, input.cooldownMs);
     this.spend(this.userSends, input.userId, input.sendId, now);
     return { status: 'issued', counter: hotp.counter, sealedSecret: hotp.sealedSecret };
@@ -163,7 +165,7 @@ export class MemoryOtpStore implements OtpStore {
     const previous = old !== undefined && old.challengeId === input.challengeId && old.digest !== undefined && old.expiresAtMs > now
       ? { counter: old.counter, expiresAtMs: old.expiresAtMs, digest: old.digest }
       : undefined;
-    this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs, ...(previous === undefined ? {} : { previous }) });
+    this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs, sendId: input.sendId, ...(previous === undefined ? {} : { previous }) });
     this.setCooldown(input.userId, now, input.cooldownMs);
     this.spend(this.userSends, input.userId, input.sendId, now);
     return { status: 'issued', counter: hotp.counter, sealedSecret: hotp.sealedSecret };
@@ -218,7 +220,7 @@ export class MemoryOtpStore implements OtpStore {
     // An expired code is gone, as its Redis key is, and a replaced one belongs to a newer send:
     // nothing else of this send is given back.
     const now = this.now();
-    if (code === undefined || code.expiresAtMs <= now || code.challengeId !== input.challengeId || (input.counter !== undefined && code.counter !== input.counter)) return;
+    if (code === undefined || code.expiresAtMs <= now || code.challengeId !== input.challengeId || (input.counter === undefined ? code.sendId !== input.sendId : code.counter !== input.counter)) return;
     this.codes.delete(input.userId);
     this.cooldowns.delete(input.userId);
     const challenge = this.challenges.get(input.userId);

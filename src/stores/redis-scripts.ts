@@ -57,7 +57,7 @@ local old_cooldown_ttl = redis.call('PTTL', KEYS[4])
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('HSET', KEYS[2], 'id', ARGV[1], 'attempts', 0, 'sends', 1)
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-redis.call('HSET', KEYS[3], 'challenge', ARGV[1], 'counter', counter)
+redis.call('HSET', KEYS[3], 'challenge', ARGV[1], 'counter', counter, 'send', ARGV[2])
 if old[1] and old[1] ~= ARGV[1] and old_ttl > 0 then
   -- The live code not armed yet: its send is still on its way, and this one replaces it before it
   -- was (it can never be armed now). What comes back if this send is cancelled is what that send
@@ -112,7 +112,7 @@ local counter = redis.call('HINCRBY', KEYS[1], 'counter', 1)
 local old = redis.call('HMGET', KEYS[3], 'challenge', 'counter', 'digest')
 local old_ttl = redis.call('PTTL', KEYS[3])
 redis.call('DEL', KEYS[3])
-redis.call('HSET', KEYS[3], 'challenge', ARGV[1], 'counter', counter)
+redis.call('HSET', KEYS[3], 'challenge', ARGV[1], 'counter', counter, 'send', ARGV[2])
 if old[1] == ARGV[1] and old[3] and old_ttl > 0 then
   redis.call('HSET', KEYS[3], 'prev_counter', old[2], 'prev_digest', old[3], 'prev_until', now + old_ttl)
 end
@@ -187,18 +187,21 @@ if not live then return {'expired', attempts, failures} end
 return {'wrong', attempts, failures}
 `;
 
-// KEYS: challenge, code, cooldown, sent. ARGV: challenge id, counter ('' for a new login's send whose
-// issue never answered: its challenge id is its own), send id.
+// KEYS: challenge, code, cooldown, sent. ARGV: challenge id, counter ('' for a send whose issue or
+// resend never answered: its code is then known by the send id it keeps), send id.
 // Withdraws the code of a send that did not go out, and gives back what the send took; what the
 // send replaced is live again (each until its own expiry), as if it had never been asked for: the
 // code of a resend, or the challenge, code and cooldown of the login a new one replaced.
 const CANCEL_SEND = `${CLOCK}
 local code = redis.call('HMGET', KEYS[2], 'challenge', 'counter', 'prev_counter', 'prev_digest', 'prev_until',
-  'prev_challenge', 'prev_attempts', 'prev_sends', 'prev_challenge_until', 'prev_cooldown_until')
+  'prev_challenge', 'prev_attempts', 'prev_sends', 'prev_challenge_until', 'prev_cooldown_until', 'send')
 -- The send surely did not go out: its budget slot is given back even when its code is gone (expired,
 -- or replaced by a newer send, whose code and cooldown are then left alone).
 redis.call('ZREM', KEYS[4], ARGV[3])
-if code[1] ~= ARGV[1] or (ARGV[2] ~= '' and code[2] ~= ARGV[2]) then return 0 end
+if code[1] ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  if code[11] ~= ARGV[3] then return 0 end
+elseif code[2] ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[2], KEYS[3])
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 1 end
 local now = clock()
@@ -241,16 +244,26 @@ const DELETE_USER = `return redis.call('DEL', unpack(KEYS))`;
 
 const PING = `return 1`;
 
-export interface Script { source: string; sha1: string }
-const script = (source: string): Script => ({ source, sha1: createHash('sha1').update(source).digest('hex') });
+export interface Script {
+  source: string;
+  sha1: string;
+  /**
+   * A give-back (cancelSend, releasePhoneSend): still sent as EVAL after a NOSCRIPT answer that came
+   * after its call timed out. Redis answers in order, so the step it gives back has run by then;
+   * the give-back must run too, and a repeat changes nothing. (Any other step nobody waits for any
+   * more is not run: it would count or spend something for no one.)
+   */
+  giveBack?: boolean;
+}
+const script = (source: string, giveBack = false): Script => ({ source, sha1: createHash('sha1').update(source).digest('hex'), ...(giveBack ? { giveBack } : {}) });
 export const SCRIPTS = {
   issue: script(ISSUE),
   resend: script(RESEND),
   arm: script(ARM),
   attempt: script(ATTEMPT),
-  cancelSend: script(CANCEL_SEND),
+  cancelSend: script(CANCEL_SEND, true),
   reservePhoneSend: script(RESERVE_PHONE_SEND),
-  releasePhoneSend: script(RELEASE_PHONE_SEND),
+  releasePhoneSend: script(RELEASE_PHONE_SEND, true),
   deleteUser: script(DELETE_USER),
   ping: script(PING),
 } as const;

@@ -217,8 +217,8 @@ export class RedisOtpStore implements OtpStore {
         if (retryLater(err, viaEvalSha)) return;
         const noScript = err instanceof Error && typeof err.message === 'string' && err.message.startsWith('NOSCRIPT');
         // The caller was told the store failed: a script loaded now would count (or spend) an
-        // attempt nobody waits for.
-        if (noScript && timedOut) return;
+        // attempt nobody waits for. Not so a give-back, which must run after what it gives back.
+        if (noScript && timedOut && s.giveBack !== true) return;
         if (noScript) viaEval();
         else failed(err);
       });

@@ -165,6 +165,26 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await issueRaw('c9', { userBudget: budget })).to.deep.include({ status: 'issued' });
     });
 
+    it('cancelSend without a counter of a resend (it never answered) puts the code it replaced back, found by its send id', async () => {
+      await issueArmed('c1', 'mac-old');
+      const { counter } = codeOf(await resend('c1'));
+      expect(await arm(counter, 'c1', 'mac-new')).to.equal(true);
+      // The resend after it, the one that never answered.
+      expect(await resend('c1')).to.deep.include({ status: 'issued' });
+      await store.cancelSend({ userId: user, challengeId: 'c1', sendId: `send-${sends - 1}` });
+      expect(await right('c1', 5, ['mac-new'])).to.deep.equal({ status: 'accepted', attempts: 1 });
+    });
+
+    it('cancelSend without a counter whose send is not the live code\'s (it never ran) leaves the live code alone', async () => {
+      await issueArmed('c1', 'mac-old');
+      const { counter } = codeOf(await resend('c1'));
+      expect(await arm(counter, 'c1', 'mac-new')).to.equal(true);
+      // Same challenge, a send that issued nothing (a resend refused late, as send_limit or cooldown).
+      await store.cancelSend({ userId: user, challengeId: 'c1', sendId: 'send-never-issued' });
+      expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
+      expect(await right('c1', 5, ['mac-new'])).to.deep.equal({ status: 'accepted', attempts: 2 });
+    });
+
     it('two new logins overlapping, both cancelled (a double submit refused twice): the login before them comes back with its code', async () => {
       await issueArmed('c1', 'mac-old', { cooldownMs: LONG });
       expect(await attempt('c1')).to.deep.include({ status: 'wrong', attempts: 1 });
