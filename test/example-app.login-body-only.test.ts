@@ -22,6 +22,8 @@ describe('Example app: POST /login reads the username and password from the body
     ['the password in the body, the username in the query', () => request(handle.app).post('/login?username=alice').set(JSON_ACCEPT).send({ password: 'alice-password' })],
     ['empty strings in the body', () => request(handle.app).post(`/login?${CREDENTIALS}`).set(JSON_ACCEPT).send({ username: '', password: '' })],
     ['objects in the body', () => request(handle.app).post(`/login?${CREDENTIALS}`).set(JSON_ACCEPT).send({ username: { a: 1 }, password: ['x'] })],
+    ['numbers in the body', () => request(handle.app).post(`/login?${CREDENTIALS}`).set(JSON_ACCEPT).send({ username: 123, password: 456 })],
+    ['booleans in the body', () => request(handle.app).post(`/login?${CREDENTIALS}`).set(JSON_ACCEPT).send({ username: true, password: true })],
   ];
   for (const [name, send] of QUERY_ONLY) {
     it(`credentials in the query string with ${name}: 400 invalid_request, no text sent`, async () => {

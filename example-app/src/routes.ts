@@ -36,11 +36,12 @@ const RESTART = new Set(['NO_PENDING_LOGIN', 'CHALLENGE_EXHAUSTED', 'USER_NOT_FO
  * missing), from the body only: passport-local falls back to the query string, and credentials
  * in a URL end up in access logs, browser history and Referer headers.
  */
-function bodyField(req: Request, name: string): unknown {
+function bodyField(req: Request, name: string): string | undefined {
   const body: unknown = req.body;
   if (body === null || typeof body !== 'object' || !Object.hasOwn(body, name)) return undefined;
   const value = (body as Record<string, unknown>)[name];
-  return typeof value === 'object' ? undefined : value;
+  // A form field is always a string; JSON may send a number, a boolean or an object: no username or password.
+  return typeof value === 'string' ? value : undefined;
 }
 
 /** The per-IP limit's refusal as the app's other error answers: JSON to API clients, a page to browsers. */
