@@ -162,9 +162,12 @@ export class MemoryOtpStore implements OtpStore {
     challenge.sends += 1;
     hotp.counter += 1;
     const old = this.codes.get(input.userId);
-    const previous = old !== undefined && old.challengeId === input.challengeId && old.digest !== undefined && old.expiresAtMs > now
+    // The live code not armed yet (a resend still on its way, replaced before it was): what comes
+    // back if this send is cancelled is the code that one kept aside.
+    const sameChallenge = old !== undefined && old.challengeId === input.challengeId && old.expiresAtMs > now;
+    const previous = sameChallenge && old.digest !== undefined
       ? { counter: old.counter, expiresAtMs: old.expiresAtMs, digest: old.digest }
-      : undefined;
+      : sameChallenge && old.digest === undefined && old.replacedLogin === undefined ? old.previous : undefined;
     this.codes.set(input.userId, { challengeId: input.challengeId, counter: hotp.counter, expiresAtMs: now + input.codeTtlMs, sendId: input.sendId, ...(previous === undefined ? {} : { previous }) });
     this.setCooldown(input.userId, now, input.cooldownMs);
     this.spend(this.userSends, input.userId, input.sendId, now);

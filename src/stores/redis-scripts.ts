@@ -109,12 +109,18 @@ redis.call('HINCRBY', KEYS[2], 'sends', 1)
 local counter = redis.call('HINCRBY', KEYS[1], 'counter', 1)
 -- The live code is kept aside in the new one until this send goes out: if it is cancelled (the
 -- number's budget is spent, or the text surely failed), CANCEL_SEND puts the old code back.
-local old = redis.call('HMGET', KEYS[3], 'challenge', 'counter', 'digest')
+local old = redis.call('HMGET', KEYS[3], 'challenge', 'counter', 'digest', 'prev_counter', 'prev_digest', 'prev_until', 'prev_challenge')
 local old_ttl = redis.call('PTTL', KEYS[3])
 redis.call('DEL', KEYS[3])
 redis.call('HSET', KEYS[3], 'challenge', ARGV[1], 'counter', counter, 'send', ARGV[2])
 if old[1] == ARGV[1] and old[3] and old_ttl > 0 then
   redis.call('HSET', KEYS[3], 'prev_counter', old[2], 'prev_digest', old[3], 'prev_until', now + old_ttl)
+elseif old[1] == ARGV[1] and not old[3] and old[4] and not old[7] then
+  -- The live code not armed yet: a resend still on its way, which this one replaces before it was
+  -- (it can never be armed now). What comes back if this send is cancelled is the code that one
+  -- kept aside: a double-clicked resend refused twice leaves the code in hand as it was. (A new
+  -- login's first code, on its way, keeps another login's code aside: never this challenge's.)
+  redis.call('HSET', KEYS[3], 'prev_counter', old[4], 'prev_digest', old[5], 'prev_until', old[6])
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[3])
 if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[4]) end

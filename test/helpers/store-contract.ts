@@ -143,7 +143,7 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 2 });
     });
 
-    it('cancelSend without a counter (a new login whose issue never answered) puts the login it replaced back, by the challenge id alone', async () => {
+    it('cancelSend without a counter (a new login whose issue never answered) puts the login it replaced back, found by its send id', async () => {
       await issueArmed('c1', 'mac-old', { cooldownMs: LONG });
       expect(await attempt('c1')).to.deep.include({ status: 'wrong', attempts: 1 });
       await issue('c2');
@@ -183,6 +183,29 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
       await store.cancelSend({ userId: user, challengeId: 'c1', sendId: 'send-never-issued' });
       expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'wrong', attempts: 1, failures: 1 });
       expect(await right('c1', 5, ['mac-new'])).to.deep.equal({ status: 'accepted', attempts: 2 });
+    });
+
+    it('two resends overlapping (a double click), both cancelled: the code in hand before them comes back', async () => {
+      await issueArmed('c1', 'mac-old');
+      const r2 = codeOf(await resend('c1'));
+      const r2Send = `send-${sends - 1}`;
+      const r3 = codeOf(await resend('c1'));
+      await store.cancelSend({ userId: user, challengeId: 'c1', counter: r3.counter, sendId: `send-${sends - 1}` });
+      await store.cancelSend({ userId: user, challengeId: 'c1', counter: r2.counter, sendId: r2Send });
+      // The first resend's code, still on its way, can never be armed now.
+      expect(await arm(r2.counter, 'c1', 'mac-r2')).to.equal(false);
+      expect(await right('c1', 5, ['mac-old'])).to.deep.equal({ status: 'accepted', attempts: 1 });
+    });
+
+    it('a resend over a new login\'s first code still on its way does not take over the login that one replaced', async () => {
+      await issueArmed('c1', 'mac-old');
+      const b = await issue('c2');
+      // A resend of c2 before its first code was armed (no client can know c2 that early; a store must still not mix logins).
+      const r = codeOf(await resend('c2'));
+      await store.cancelSend({ userId: user, challengeId: 'c2', counter: r.counter, sendId: `send-${sends - 1}` });
+      expect(await arm(b.counter, 'c2', 'mac-b')).to.equal(false);
+      // The login c1's code is not c2's: c2 has no live code left.
+      expect(await right('c2', 5, ['mac-old'])).to.deep.equal({ status: 'expired', attempts: 1, failures: 1 });
     });
 
     it('two new logins overlapping, both cancelled (a double submit refused twice): the login before them comes back with its code', async () => {
