@@ -169,7 +169,41 @@ describe('RedisOtpStore: keys', () => {
       answerLate?.(new Error('NOSCRIPT No matching script'));
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(sent).to.deep.equal(['evalsha']);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+
+      // A give-back (cancelSend, releasePhoneSend) is sent again all the same, through EVAL after a
+      // late NOSCRIPT and again after a late TRYAGAIN: Redis has run what it gives back by then.
+      // Any other script answered TRYAGAIN after its timeout is not.
+      const lateAnswer = (first: string, then: string[]) => {
+        const calls: string[] = [];
+        let answer: ((err: Error) => void) | undefined;
+        const client = {
+          evalSha: (): Promise<unknown> => {
+            calls.push('evalsha');
+            if (calls.length === 1) return new Promise((_, reject) => { answer = reject; });
+            const next = then.shift();
+            return next === undefined ? Promise.resolve(1) : Promise.reject(new Error(next));
+          },
+          eval: async () => { calls.push('eval'); return 1; },
+        };
+        return { store: new RedisOtpStore(client, { commandTimeoutMs: 30 }), calls, answerLate: () => answer?.(new Error(first)) };
+      };
+      const settle = () => new Promise((resolve) => setTimeout(resolve, 250));
+      const cancelled = lateAnswer('NOSCRIPT No matching script', []);
+      expect(await cancelled.store.cancelSend({ userId: 'u', challengeId: 'c', sendId: 's' }).catch((e: unknown) => (e as SmsOtpError).code)).to.equal('STORE_UNAVAILABLE');
+      cancelled.answerLate();
+      await settle();
+      expect(cancelled.calls).to.deep.equal(['evalsha', 'eval']);
+      const TRYAGAIN = 'TRYAGAIN Multiple keys request during rehashing of slot';
+      const released = lateAnswer(TRYAGAIN, [TRYAGAIN]);
+      expect(await released.store.releasePhoneSend({ phoneKey: 'k', sendId: 's' }).catch((e: unknown) => (e as SmsOtpError).code)).to.equal('STORE_UNAVAILABLE');
+      released.answerLate();
+      await settle();
+      expect(released.calls).to.deep.equal(['evalsha', 'evalsha', 'evalsha']);
+      const pinged = lateAnswer(TRYAGAIN, []);
+      expect(await pinged.store.ping().catch((e: unknown) => (e as SmsOtpError).code)).to.equal('STORE_UNAVAILABLE');
+      pinged.answerLate();
+      await settle();
+      expect(pinged.calls).to.deep.equal(['evalsha']);
       expect(unhandled).to.deep.equal([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);

@@ -53,6 +53,8 @@ const REDIS_OPTION_NAMES = Object.keys({ prefix: true, commandTimeoutMs: true } 
  */
 /** How long to wait before sending a script again that a cluster answered TRYAGAIN (a slot being moved). */
 const TRYAGAIN_DELAY_MS = 50;
+/** How many more times a give-back answered TRYAGAIN after its call timed out is sent again: two seconds' worth. */
+const GIVE_BACK_LATE_TRYAGAINS = 40;
 
 export class RedisOtpStore implements OtpStore {
   private readonly client: RedisScriptClient;
@@ -206,10 +208,13 @@ export class RedisOtpStore implements OtpStore {
         }
       };
       // TRYAGAIN: a cluster slot is being moved and this script's keys are split between two nodes
-      // for now. Redis ran nothing: the script is sent again shortly, until the call times out.
+      // for now. Redis ran nothing: the script is sent again shortly, until the call times out (a
+      // give-back, which must run after what it gives back, a while longer).
+      let lateRetries = 0;
+      const stillWanted = (): boolean => !timedOut || s.giveBack === true;
       const retryLater = (err: unknown, send: () => void): boolean => {
         if (!(err instanceof Error && typeof err.message === 'string' && err.message.startsWith('TRYAGAIN'))) return false;
-        if (!timedOut) setTimeout(() => { if (!timedOut) send(); }, TRYAGAIN_DELAY_MS);
+        if (!timedOut || (s.giveBack === true && lateRetries++ < GIVE_BACK_LATE_TRYAGAINS)) setTimeout(() => { if (stillWanted()) send(); }, TRYAGAIN_DELAY_MS);
         return true;
       };
       const viaEval = (): void => call(() => this.client.eval(s.source, options), (err) => { if (!retryLater(err, viaEval)) failed(err); });
@@ -218,7 +223,7 @@ export class RedisOtpStore implements OtpStore {
         const noScript = err instanceof Error && typeof err.message === 'string' && err.message.startsWith('NOSCRIPT');
         // The caller was told the store failed: a script loaded now would count (or spend) an
         // attempt nobody waits for. Not so a give-back, which must run after what it gives back.
-        if (noScript && timedOut && s.giveBack !== true) return;
+        if (noScript && !stillWanted()) return;
         if (noScript) viaEval();
         else failed(err);
       });
