@@ -21,6 +21,15 @@ describe('Example app, in-memory mode: the JSON contract', () => {
   const login = (body: unknown = { username: 'alice', password: 'alice-password' }) => agent.post('/login').set(JSON_ACCEPT).send(body as object);
   const submit = (code: unknown) => agent.post('/login/otp').set(JSON_ACCEPT).send({ code });
 
+  it('GET /login says where the session is: anonymous, otp_required while a code is awaited, then authenticated', async () => {
+    const state = async () => (await agent.get('/login').set(JSON_ACCEPT)).body as unknown;
+    expect(await state()).to.deep.equal({ status: 'anonymous' });
+    expect((await login()).status).to.equal(200);
+    expect(await state()).to.deep.equal({ status: 'otp_required' });
+    expect((await submit(newestCode(await outbox()))).status).to.equal(200);
+    expect(await state()).to.deep.equal({ status: 'authenticated' });
+  });
+
   it('POST /login → 200 otp_required; POST /login/otp → 200 authenticated; GET /account → 200 username', async () => {
     const first = await login();
     expect([first.status, first.body]).to.deep.equal([200, { status: 'otp_required' }]);

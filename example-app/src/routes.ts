@@ -1,7 +1,7 @@
 import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
 import type passportModule from 'passport';
 import type { CsrfSync } from 'csrf-sync';
-import { DEFAULT_SESSION_KEY, ERROR_CODES, isSmsOtpError, redactPhoneNumber, SmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
+import { DEFAULT_SESSION_KEY, ERROR_CODES, isSmsOtpError, readPending, redactPhoneNumber, SmsOtpError, type SmsOtp, type SmsOtpFailure } from 'passport-sms-otp';
 import { encryptionKeyIsPerStart, type AppConfig } from './config.js';
 import { perIpLimit, type Infrastructure, type LimitResponder } from './infra.js';
 import { accountPage, codePage, loginPage, messagePage, outboxPage, waitText } from './pages.js';
@@ -166,7 +166,8 @@ export function mountRoutes(app: Express, { config, infra, passport, smsOtp, csr
     return wantsJson(req) || hasCsrfToken(req) ? next() : limiter(req, res, next);
   });
   app.get('/login', ...newSessionLimit, (req, res) => {
-    if (wantsJson(req)) return res.json({ status: req.isAuthenticated() ? 'authenticated' : 'anonymous' });
+    // A login waiting for its code says so (as `GET /login/otp` does), so a client can pick up where it was.
+    if (wantsJson(req)) return res.json({ status: req.isAuthenticated() ? 'authenticated' : readPending(req, DEFAULT_SESSION_KEY) !== undefined ? 'otp_required' : 'anonymous' });
     // Signed in already (Back after signing in): the account page, not a form that would end this login.
     if (req.isAuthenticated()) return res.redirect(303, '/account');
     return sendPage(req, res, loginPage(token(req), takeFlash(req)));
