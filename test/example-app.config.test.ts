@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { ConfigError, loadConfig, startupWarnings } from '../example-app/src/config.js';
 import { createInfrastructure } from '../example-app/src/infra.js';
@@ -83,6 +84,23 @@ describe('Example app: configuration from the environment', () => {
     const gatewayApiLines = (e: Record<string, string>) => startupWarnings(loadConfig(e), e).filter((line) => line.includes('GATEWAYAPI'));
     expect(gatewayApiLines(env)).to.deep.equal(['warning: GATEWAYAPI_TOKEN and GATEWAYAPI_KEY and GATEWAYAPI_SECRET are all set; texts use the token (token auth), and GATEWAYAPI_KEY and GATEWAYAPI_SECRET are ignored']);
     expect(gatewayApiLines({ GATEWAYAPI_TOKEN: 't' })).to.deep.equal([]);
+  });
+
+  it('warns at start about a secret that was typed, not generated (few different characters), without quoting it', () => {
+    const weak = { SESSION_SECRET: 'changeme'.repeat(4), OTP_ENCRYPTION_KEY: '00'.repeat(32) };
+    const lines = startupWarnings(loadConfig(weak), weak);
+    expect(lines.filter((line) => line.includes('SESSION_SECRET has fewer than 8 different characters'))).to.have.length(1);
+    expect(lines.filter((line) => line.includes('OTP_ENCRYPTION_KEY has fewer than 16 different bytes'))).to.have.length(1);
+    expect(lines.join('\n')).to.not.include('changeme').and.not.include('0000');
+    // Only the weak one of each pair; a repeated hex pattern is few bytes even with 16 hex digits.
+    const mixed = { SESSION_SECRET: 'correct horse battery staple 42!', OTP_ENCRYPTION_KEY: '0123456789abcdef'.repeat(4) };
+    expect(startupWarnings(loadConfig(mixed), mixed).filter((line) => /fewer than/.test(line))).to.deep.equal(['warning: OTP_ENCRYPTION_KEY has fewer than 16 different bytes, so it is easy to guess and does not protect the stored secrets: use a random value, e.g. `openssl rand -hex 32`']);
+    // Random values, generated or given, never trip it.
+    for (let i = 0; i < 200; i++) {
+      const random = { SESSION_SECRET: randomBytes(16).toString('hex'), OTP_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
+      expect(startupWarnings(loadConfig(random), random).filter((line) => /fewer than/.test(line))).to.deep.equal([]);
+    }
+    expect(startupWarnings(loadConfig({})).filter((line) => /fewer than/.test(line))).to.deep.equal([]);
   });
 
   it('never echoes a secret in its messages', () => {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
@@ -133,6 +134,6 @@ describe('Example app, Redis mode: a restart with a per-start OTP_ENCRYPTION_KEY
     expect(redisMode).to.include('in Redis mode').and.include('forgotten at the user\'s next login');
     const memoryMode = startupWarnings(loadConfig({})).find((line) => line.includes('OTP_ENCRYPTION_KEY'));
     expect(memoryMode).to.be.a('string').and.not.include('Redis');
-    expect(startupWarnings(loadConfig({ REDIS_URL: redis.url, OTP_ENCRYPTION_KEY: 'ab'.repeat(32), SESSION_SECRET: 's'.repeat(32) }))).to.deep.equal([]);
+    expect(startupWarnings(loadConfig({ REDIS_URL: redis.url, OTP_ENCRYPTION_KEY: randomBytes(32).toString('hex'), SESSION_SECRET: randomBytes(24).toString('base64') }))).to.deep.equal([]);
   });
 });

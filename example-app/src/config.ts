@@ -192,20 +192,39 @@ export function encryptionKeyIsPerStart(config: Pick<AppConfig, 'production' | '
  * GatewayAPI settings given without credentials (so the dev outbox is used: a misspelled token variable?),
  * and about OAuth credentials that a token set beside them makes unused.
  */
-export function startupWarnings(config: Pick<AppConfig, 'generated' | 'redisUrl' | 'redisClusterNodes'> & Partial<Pick<AppConfig, 'gatewayApi'>>, env: NodeJS.ProcessEnv = {}): string[] {
+export function startupWarnings(config: Pick<AppConfig, 'generated' | 'redisUrl' | 'redisClusterNodes'> & Partial<Pick<AppConfig, 'gatewayApi' | 'sessionSecret' | 'encryptionKey'>>, env: NodeJS.ProcessEnv = {}): string[] {
   const redisMode = config.redisUrl !== undefined || config.redisClusterNodes !== undefined;
   const unused = config.gatewayApi === undefined ? ['GATEWAYAPI_BASE_URL', 'SMS_SENDER'].filter((name) => env[name]) : [];
   const senderLines = unused.length === 0 ? [] : [`warning: ${unused.join(' and ')} ${unused.length === 1 ? 'is' : 'are'} set, but without GATEWAYAPI_TOKEN (or GATEWAYAPI_KEY and GATEWAYAPI_SECRET) texts go to the dev outbox`];
   // Both kinds of credentials: the token wins; say so, since the other pair is then never tried.
   const ignored = config.gatewayApi !== undefined && 'token' in config.gatewayApi ? ['GATEWAYAPI_KEY', 'GATEWAYAPI_SECRET'].filter((name) => env[name]) : [];
   if (ignored.length > 0) senderLines.push(`warning: GATEWAYAPI_TOKEN and ${ignored.join(' and ')} are all set; texts use the token (token auth), and ${ignored.join(' and ')} ${ignored.length === 1 ? 'is' : 'are'} ignored`);
-  return [...senderLines, ...config.generated.map((name) => {
+  return [...senderLines, ...weakSecretWarnings(config), ...config.generated.map((name) => {
     const line = `warning: ${name} is not set; using a random one for this run (sessions and codes will not survive a restart)`;
     // The users' secrets do (they never expire in Redis), sealed under a key no later run has.
     return name === 'OTP_ENCRYPTION_KEY' && redisMode
       ? `${line}; in Redis mode, codes' secrets from earlier runs cannot be read and are forgotten at the user's next login (with their failures and send budget), and instances sharing this Redis must share OTP_ENCRYPTION_KEY or each forgets the others' users`
       : line;
   })];
+}
+
+/**
+ * A secret of the right length that repeats a few characters (`aaaa…`, `changeme` four times, a key
+ * of zero bytes) was typed, not generated: said at start, never quoted. A random value all but never
+ * has so few different ones (32 hex characters: about 14 of 16; 32 random bytes: about 30).
+ * A warning, not a refusal: its length was all the contract asked for.
+ */
+function weakSecretWarnings(config: Partial<Pick<AppConfig, 'generated' | 'sessionSecret' | 'encryptionKey'>>): string[] {
+  const lines: string[] = [];
+  const few = (values: Iterable<unknown>, least: number) => new Set(values).size < least;
+  const advice = 'use a random value, e.g. `openssl rand -hex 32`';
+  if (config.sessionSecret !== undefined && !config.generated?.includes('SESSION_SECRET') && few(config.sessionSecret, 8)) {
+    lines.push(`warning: SESSION_SECRET has fewer than 8 different characters, so it is easy to guess and anyone who does can forge session cookies: ${advice}`);
+  }
+  if (config.encryptionKey !== undefined && !config.generated?.includes('OTP_ENCRYPTION_KEY') && few(config.encryptionKey, 16)) {
+    lines.push(`warning: OTP_ENCRYPTION_KEY has fewer than 16 different bytes, so it is easy to guess and does not protect the stored secrets: ${advice}`);
+  }
+  return lines;
 }
 
 /**
