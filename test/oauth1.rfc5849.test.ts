@@ -113,6 +113,28 @@ describe('OAuth 1.0a signing (RFC 5849)', () => {
     expect(verifyOAuthRequest({ ...check, queryParams: [['x', '1 3']] })).to.include({ code: '0x0224' });
   });
 
+  for (const [query, decoded] of [
+    ['a=b+c', [['a', 'b c']]],
+    ['a%20b=1&a+b=2', [['a b', '1'], ['a b', '2']]],
+    ['a=&a=2', [['a', ''], ['a', '2']]],
+    ['x=1=2', [['x', '1=2']]],
+    ['a=%zz', [['a', '%zz']]],
+    ['%C3%B8=1&z=2&%C3%B8=', [['ø', '1'], ['z', '2'], ['ø', '']]],
+    ['flag', [['flag', '']]],
+  ] as Array<[string, Array<[string, string]>]>) {
+    it(`signs the query ?${query} as its decoded parameters (form decoding, repeats and empty values kept)`, () => {
+      const input: OAuth1SignInput = { method: 'POST', url: `https://example.com/rest/mtsms?${query}`, key: 'k', secret: 's', nonce: 'n', timestampSeconds: 1000 };
+      const check = checkFor(oauthAuthorizationHeader(input), { baseUri: 'https://example.com/rest/mtsms', queryParams: decoded, secretsByKey: new Map([['k', 's']]), nowSeconds: 1000 });
+      expect(verifyOAuthRequest(check)).to.deep.equal({ ok: true, key: 'k' });
+    });
+  }
+
+  it('refuses oauth_* and __proto__ parameters in the URL\'s query (the oauth_* ones belong in the header)', () => {
+    for (const query of ['oauth_nonce=x', 'a=1&oauth_token=t', '__proto__=1']) {
+      expect(() => signOAuth1Request({ method: 'POST', url: `https://example.com/?${query}`, key: 'k', secret: 's' }), query).to.throw(TypeError, /query parameter/);
+    }
+  });
+
   it('sends oauth_version="1.0" by default, no oauth_token, no realm, and a fresh 128-bit hex nonce each time', () => {
     const input: OAuth1SignInput = { method: 'POST', url: 'https://gatewayapi.com/rest/mtsms', key: 'k', secret: 's' };
     const nonces = new Set<string>();

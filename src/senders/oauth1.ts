@@ -74,11 +74,25 @@ function checkInput(input: OAuth1SignInput): void {
   if (ts !== undefined && !(Number.isSafeInteger(ts) && ts >= 0)) throw new TypeError('OAuth: timestampSeconds must be a non-negative integer');
 }
 
-/** RFC 5849 §3.4.1.2 wants the scheme and host lower case and no default port; `URL` does exactly that. */
-function normalizeUrl(url: string): string {
+/**
+ * The base URI (RFC 5849 §3.4.1.2 wants the scheme and host lower case and no default port; `URL`
+ * does exactly that) and the query's parameters, decoded as §3.4.1.3.1 says (form decoding: `+`
+ * is a space; names decoded too; every repeat and empty value kept). They go to the library as its
+ * `data`, not in the URL: its own reading of a query decodes neither `+` nor names, drops an empty
+ * first value, cuts a value at a second `=` and throws on a stray `%`.
+ */
+function splitUrl(url: string): { baseUrl: string; query: Record<string, string | string[]> } {
   const parsed = new URL(url);
   if (parsed.hash !== '') throw new TypeError('OAuth: the URL must not have a fragment');
-  return parsed.href;
+  const query: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+  for (const [name, value] of parsed.searchParams) {
+    // The oauth_* ones go in the header; `__proto__` would reach the library's plain objects.
+    if (name.startsWith('oauth_') || name === '__proto__') throw new TypeError(`OAuth: the URL's query parameter ${JSON.stringify(name)} is not allowed`);
+    const seen = query[name];
+    query[name] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
+  }
+  parsed.search = '';
+  return { baseUrl: parsed.href, query };
 }
 
 /**
@@ -111,7 +125,8 @@ export function signOAuth1Request(input: OAuth1SignInput): OAuth1Signed {
   });
   oauth.getNonce = newOAuthNonce;
   // The library merges URL parameters into the objects it is handed: give it throwaway copies.
-  const request = { method: input.method.toUpperCase(), url: normalizeUrl(input.url), data: {} };
+  const { baseUrl, query } = splitUrl(input.url);
+  const request = { method: input.method.toUpperCase(), url: baseUrl, data: query };
   const signature = oauth.getSignature(request, undefined, asLibraryData(params));
   const authorization = oauth.toHeader(asLibraryData({ ...params, oauth_signature: signature })).Authorization;
   return { signature, authorization };
