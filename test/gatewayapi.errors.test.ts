@@ -75,6 +75,10 @@ describe('GatewayApiSender: failures', () => {
     [429, '{}', { retryable: true, configuration: false, mayHaveBeenSent: false }],
     [403, '{"message":"IP not allowed"}', { retryable: false, configuration: true, mayHaveBeenSent: false }],
     [401, '{}', { retryable: false, configuration: true, mayHaveBeenSent: false }],
+    // A missing or unreadable Authorization header: GatewayAPI answers 401 with a parameter code.
+    [401, '{"code":"0x0222"}', { retryable: false, configuration: true, mayHaveBeenSent: false }],
+    [401, '{"code":"0x0220"}', { retryable: false, configuration: true, mayHaveBeenSent: false }],
+    [400, '{"code":"0x0222"}', { retryable: false, configuration: false, mayHaveBeenSent: false }],
     [403, '{"code":"0x0215"}', { retryable: false, configuration: false, mayHaveBeenSent: false }],
     [400, '{}', { retryable: false, configuration: false, mayHaveBeenSent: false }],
     [502, '', { retryable: true, configuration: false, mayHaveBeenSent: true }],

@@ -79,7 +79,10 @@ export function errorFromResponse(status: number, bodyText: string, redactedTo: 
   const known = code === undefined ? undefined : GATEWAYAPI_ERROR_CODES[code];
   const retryable = status >= 500 || status === 408 || status === 429;
   const wrongEndpoint = isWrongEndpoint(status, opaqueRedirect);
-  const configuration = known?.configuration ?? (status === 401 || status === 403 || wrongEndpoint);
+  // A 401 is the credentials or the signature whatever its code (a missing Authorization header is
+  // 0x0222, "missing required parameter"): every send fails until someone acts. A 403 may be
+  // about one recipient (blacklisted), so there the code decides.
+  const configuration = status === 401 || (known?.configuration ?? (status === 403 || wrongEndpoint));
   const parts = [`HTTP ${status}`];
   if (code !== undefined) parts.push(known === undefined ? code : `${code} ${known.description}`);
   else if (wrongEndpoint) parts.push('check baseUrl');
