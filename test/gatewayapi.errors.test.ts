@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { inspect } from 'node:util';
 import { SmsSendError } from '../src/errors.js';
-import { GatewayApiSender, type GatewayApiSenderOptions } from '../src/senders/gatewayapi.js';
+import { GatewayApiSender, MAX_ANSWER_BYTES, type GatewayApiSenderOptions } from '../src/senders/gatewayapi.js';
 import { errorFromResponse } from '../src/senders/gatewayapi-errors.js';
 import { closedPortUrl, GatewayApiDouble, type GatewayApiScenario } from './helpers/gatewayapi-double.js';
 
@@ -122,6 +122,41 @@ describe('GatewayApiSender: failures', () => {
       const error = await sendError(sender);
       expect(error, answer).to.include({ httpStatus: 200, retryable: false });
     }
+  });
+
+  it('a huge answer is read no further than MAX_ANSWER_BYTES, and judged as one without JSON', async () => {
+    // Starts as GatewayAPI's own JSON would, then goes on (a proxy's page, a captive portal).
+    const huge = (start: string) => {
+      let pulled = 0;
+      const chunk = new TextEncoder().encode(' '.repeat(16 * 1024));
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          // 4 MiB at most, so that a reader without the limit ends too (and fails the count below).
+          if (pulled > 4 * 1024 * 1024) return controller.close();
+          const piece = pulled === 0 ? new TextEncoder().encode(start) : chunk;
+          pulled += piece.byteLength;
+          controller.enqueue(piece);
+        },
+      });
+      return { stream, pulled: () => pulled };
+    };
+    const credit = huge('{"code":"0x0216","incident_uuid":"0b5c7b0e-1f3a-4c2b-9a1d-6e5f4a3b2c1d","pad":"');
+    const refused = await sendError(new GatewayApiSender({ token: 't', fetch: async () => new Response(credit.stream, { status: 403 }) }));
+    expect(refused).to.include({ httpStatus: 403, providerCode: undefined, configuration: true, mayHaveBeenSent: false });
+    expect(credit.pulled()).to.be.at.most(MAX_ANSWER_BYTES + 2 * 16 * 1024);
+    const ok = huge('{"ids":[1],"pad":"');
+    const accepted = await sendError(new GatewayApiSender({ token: 't', fetch: async () => new Response(ok.stream, { status: 200 }) }));
+    expect(accepted).to.include({ httpStatus: 200, retryable: false, mayHaveBeenSent: true });
+    expect(ok.pulled()).to.be.at.most(MAX_ANSWER_BYTES + 2 * 16 * 1024);
+    // Just under the limit is read whole: the code is there.
+    const long = `{"code":"0x0216","pad":"${'x'.repeat(MAX_ANSWER_BYTES - 64)}"}`;
+    expect(new TextEncoder().encode(long).byteLength).to.be.below(MAX_ANSWER_BYTES);
+    const read = await sendError(new GatewayApiSender({ token: 't', fetch: async () => new Response(long, { status: 403 }) }));
+    expect(read).to.include({ providerCode: '0x0216' });
+    // A custom fetch's answer with text() only: the same limit.
+    const textOnly = (text: string) => (async () => ({ ok: false, status: 403, type: 'basic', text: async () => text })) as unknown as typeof fetch;
+    expect(await sendError(new GatewayApiSender({ token: 't', fetch: textOnly(long) }))).to.include({ providerCode: '0x0216' });
+    expect(await sendError(new GatewayApiSender({ token: 't', fetch: textOnly(`${long}${' '.repeat(100)}`) }))).to.include({ providerCode: undefined });
   });
 
   it('a closed port: a network error, retryable, naming the system error', async () => {

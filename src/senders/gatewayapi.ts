@@ -265,7 +265,7 @@ export class GatewayApiSender implements SmsSender {
     }
     let bodyText: string;
     try {
-      bodyText = await response.text();
+      bodyText = await readAnswer(response);
     } catch {
       // The status came and only the body broke off: judged by the status alone (a 2xx may have
       // sent the text, a 4xx is still a refusal, a 5xx proves nothing).
@@ -278,4 +278,36 @@ export class GatewayApiSender implements SmsSender {
     }
     throw errorFromResponse(response.status, bodyText, redactedTo, response.type === 'opaqueredirect');
   }
+}
+
+/**
+ * GatewayAPI's answers are a few hundred bytes; only `ids`, `code` and `incident_uuid` are read.
+ * A longer body (a proxy's or a captive portal's page on a wrong `baseUrl`) is not kept in memory:
+ * reading stops past this many bytes and the answer counts as one without the expected JSON.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** The answer's text, or '' when it is longer than {@link MAX_ANSWER_BYTES} (the rest is never read). */
+async function readAnswer(response: Response): Promise<string> {
+  const body = (response as Partial<Response>).body;
+  // A custom fetch's answer without a stream: its text, as a whole.
+  if (body === undefined || body === null || typeof body.getReader !== 'function') {
+    const text = typeof response.text === 'function' ? await response.text() : '';
+    return text.length > MAX_ANSWER_BYTES ? '' : text;
+  }
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_ANSWER_BYTES) {
+      // Stops the download and frees the connection; a failure to cancel changes nothing here.
+      reader.cancel().catch(() => undefined);
+      return '';
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }
