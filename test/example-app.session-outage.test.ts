@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import request from 'supertest';
@@ -135,6 +136,25 @@ describe('Example app sessions during a Redis outage (example-app/src/sessions.t
     expect(client.connections, 'one keep-alive connection for every request').to.equal(1);
     expect(log.entries.filter((e) => /\n\s+at /.test(e)), 'no stack traces').to.deep.equal([]);
     expect(log.entries.filter((e) => e.includes('\n')), 'one line per entry').to.deep.equal([]);
+  });
+
+  it('Redis answers its session reads with an error on a connection that stays ready (as a cluster does, CLUSTERDOWN, while it takes back a restarted node): 503, not 500, and all works again after', async () => {
+    redis = await ThrowawayRedis.start();
+    handle = await startExampleApp(env(redis.url));
+    client = await Client.of(handle);
+    const cookie = await loggedIn(client, handle);
+    const acl = (change: string) => {
+      const run = spawnSync('redis-cli', ['-p', String(redis?.port), 'ACL', 'SETUSER', 'default', change], { encoding: 'utf8' });
+      expect(run.stdout.trim()).to.equal('OK');
+    };
+    // Every GET is refused with an error reply (NOPERM): the session cannot be read.
+    acl('-get');
+    const account = await client.send('GET', '/account', { cookie });
+    expect([account.status, account.body.error]).to.deep.equal([503, 'service_unavailable']);
+    expect(handle.infra.redis?.isReady, 'the connection is fine').to.equal(true);
+    acl('+get');
+    expect((await client.send('GET', '/account', { cookie })).body).to.deep.equal({ username: 'alice' });
+    expect(log.entries.filter((e) => /\n\s+at /.test(e)), 'no stack traces').to.deep.equal([]);
   });
 
   /** The next session write that holds a logged-in user goes through `act` instead of the client's SET. */

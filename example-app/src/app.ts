@@ -3,6 +3,7 @@ import session from 'express-session';
 import passportModule from 'passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import { csrfSync } from 'csrf-sync';
+import { ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, ErrorReply, ReconnectStrategyError, RootNodesUnavailableError, SocketClosedUnexpectedlyError, SocketTimeoutError, TimeoutError } from 'redis';
 import { ERROR_CODES, SmsOtp, SmsOtpError } from 'passport-sms-otp';
 import type { AppConfig } from './config.js';
 import { createInfrastructure, type Infrastructure } from './infra.js';
@@ -196,6 +197,13 @@ function storeCause(err: Error): string {
   return `; cause: ${cause.name}: ${cause.message.slice(0, 200)}`;
 }
 
+const REDIS_FAILURES = [ErrorReply, ClientClosedError, ClientOfflineError, ConnectionTimeoutError, DisconnectsClientError, ReconnectStrategyError, RootNodesUnavailableError, SocketClosedUnexpectedlyError, SocketTimeoutError, TimeoutError];
+
+/** Whether node-redis raised this: an error reply of the server, or one of the client's own (closed, offline, timed out). */
+function isRedisFailure(err: unknown): boolean {
+  return REDIS_FAILURES.some((kind) => err instanceof kind);
+}
+
 /** Turns any error into a status and a JSON body that never leaks internals; client mistakes are 4xx. */
 function describeError(err: unknown, infra: Infrastructure): { status: number; body: { error: string; message: string; retryAfterSeconds?: number }; headers: Record<string, string> } {
   if (err instanceof SmsOtpError) {
@@ -213,8 +221,10 @@ function describeError(err: unknown, infra: Infrastructure): { status: number; b
     const message = fields.type === 'entity.parse.failed' ? 'The request body is not valid JSON.' : fields.type === 'entity.too.large' ? 'The request body is too large.' : 'The request is not valid.';
     return { status, body: { error: 'invalid_request', message }, headers: {} };
   }
-  // Redis down, or the session store's own timeout (SessionStoreTimeout: a Redis that hangs stays "ready").
-  if (status === 503 || (infra.redis !== undefined && !infra.redis.isReady)) {
+  // Redis down, the session store's own timeout (SessionStoreTimeout: a Redis that hangs stays
+  // "ready"), or Redis answering with an error on a ready connection (a cluster that is down or
+  // still joining a restarted node: CLUSTERDOWN; LOADING, READONLY, MASTERDOWN): the store failed.
+  if (status === 503 || (infra.redis !== undefined && (!infra.redis.isReady || isRedisFailure(err)))) {
     return { status: 503, body: { error: 'service_unavailable', message: 'The session store is unavailable; try again shortly.' }, headers: {} };
   }
   return { status: 500, body: { error: 'internal', message: 'Something went wrong.' }, headers: {} };
