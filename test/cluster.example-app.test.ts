@@ -18,10 +18,18 @@ describe('Example app: REDIS_CLUSTER_NODES configuration', () => {
     [{ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }, /REDIS_URL .* or REDIS_CLUSTER_NODES .*not both/],
     [{ REDIS_CLUSTER_NODES: '127.0.0.1' }, /REDIS_CLUSTER_NODES entry 1 is not host:port/],
     [{ REDIS_CLUSTER_NODES: '127.0.0.1:7000,host:99999' }, /REDIS_CLUSTER_NODES entry 2 is not host:port/],
+    // A stray comma is refused (`,,` alone used to mean in-memory stores), and entries count by position.
+    [{ REDIS_CLUSTER_NODES: ',,' }, /REDIS_CLUSTER_NODES entry 1 is empty/],
+    [{ REDIS_CLUSTER_NODES: '127.0.0.1:7000, ,127.0.0.1:7001' }, /REDIS_CLUSTER_NODES entry 2 is empty/],
+    [{ REDIS_CLUSTER_NODES: '127.0.0.1:7000,' }, /REDIS_CLUSTER_NODES entry 2 is empty/],
+    [{ NODE_ENV: 'production', SESSION_SECRET: 's'.repeat(32), OTP_ENCRYPTION_KEY: 'ab'.repeat(32), GATEWAYAPI_TOKEN: 't', REDIS_CLUSTER_NODES: ',' }, /REDIS_CLUSTER_NODES entry 1 is empty/],
+    [{ REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001,x y:1' }, /REDIS_CLUSTER_NODES entry 3 is not host:port/],
   ];
   for (const [env, message] of BAD) {
     it(`refuses ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}`, () => {
       expect(() => loadConfig(env)).to.throw(ConfigError, message);
+      // Only that problem: a refused REDIS_CLUSTER_NODES is not also reported as missing.
+      expect(() => loadConfig(env)).to.throw(ConfigError).with.property('problems').that.has.length(1);
     });
   }
 

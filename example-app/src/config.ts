@@ -129,7 +129,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     else gatewayApi = { baseUrl, key: env.GATEWAYAPI_KEY, secret: env.GATEWAYAPI_SECRET };
   }
   if (production && gatewayApi === undefined) problems.push('a real SMS sender is required when NODE_ENV=production: set GATEWAYAPI_TOKEN, or GATEWAYAPI_KEY and GATEWAYAPI_SECRET');
-  if (production && redisUrl === undefined && redisClusterNodes === undefined) {
+  // (A REDIS_CLUSTER_NODES that was given but refused is named above, not as missing.)
+  if (production && redisUrl === undefined && redisClusterNodes === undefined && (env.REDIS_CLUSTER_NODES ?? '').trim() === '') {
     problems.push('REDIS_URL (or REDIS_CLUSTER_NODES) is required when NODE_ENV=production (in-memory sessions and codes do not survive a restart or a second instance)');
   }
 
@@ -236,7 +237,12 @@ function weakSecretWarnings(config: Partial<Pick<AppConfig, 'generated' | 'sessi
 function clusterNodes(raw: string | undefined, problems: string[]): string[] | undefined {
   if (raw === undefined || raw.trim() === '') return undefined;
   const nodes: string[] = [];
-  for (const entry of raw.split(',').map((e) => e.trim()).filter((e) => e !== '')) {
+  for (const [index, entry] of raw.split(',').map((e) => e.trim()).entries()) {
+    // A stray comma is refused, not skipped: `,,` alone would otherwise mean in-memory stores.
+    if (entry === '') {
+      problems.push(`REDIS_CLUSTER_NODES entry ${index + 1} is empty (a stray comma?); list host:port entries separated by commas`);
+      return undefined;
+    }
     const url = /^rediss?:\/\//.test(entry) ? entry : `redis://${entry}`;
     let parsed: URL | undefined;
     try {
@@ -247,10 +253,10 @@ function clusterNodes(raw: string | undefined, problems: string[]): string[] | u
     const port = Number(parsed?.port);
     if (parsed === undefined || parsed.hostname === '' || !Number.isInteger(port) || port < 1 || port > 65535 || (parsed.pathname !== '' && parsed.pathname !== '/')) {
       // The entry may hold a password: name its position, not its text.
-      problems.push(`REDIS_CLUSTER_NODES entry ${nodes.length + 1} is not host:port (e.g. 10.0.0.1:7000,10.0.0.2:7000)`);
+      problems.push(`REDIS_CLUSTER_NODES entry ${index + 1} is not host:port (e.g. 10.0.0.1:7000,10.0.0.2:7000)`);
       return undefined;
     }
     nodes.push(url);
   }
-  return nodes.length > 0 ? nodes : undefined;
+  return nodes;
 }
