@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import request from 'supertest';
 import type { ExampleApp } from '../example-app/src/app.js';
-import { ConfigError, loadConfig } from '../example-app/src/config.js';
+import { ConfigError, loadConfig, storeDescription } from '../example-app/src/config.js';
 import { newestCode, startExampleApp } from './helpers/example-app.js';
 import { LocalRedisCluster } from './helpers/cluster.js';
 
@@ -35,6 +35,12 @@ describe('Example app: REDIS_CLUSTER_NODES configuration', () => {
 
   it('does not echo a password from a seed URL in its message', () => {
     expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis://user:hunter2@host' })).to.throw(ConfigError).with.property('message').that.does.not.include('hunter2');
+  });
+
+  it('the start-up line says a cluster, and how many seed nodes (one Redis and memory as before)', () => {
+    expect(storeDescription(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1:7001' }))).to.equal('redis (a Redis Cluster, 2 seed nodes; sessions: connect-redis, codes: RedisOtpStore)');
+    expect(storeDescription(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }))).to.equal('redis (sessions: connect-redis, codes: RedisOtpStore)');
+    expect(storeDescription(loadConfig({}))).to.equal('memory (sessions and codes in this process)');
   });
 
   it('counts as Redis for NODE_ENV=production', () => {

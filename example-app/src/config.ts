@@ -180,6 +180,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   };
 }
 
+/** Where sessions and codes live, for the start-up lines: memory, one Redis, or a Redis Cluster. */
+export function storeDescription(config: Pick<AppConfig, 'redisUrl' | 'redisClusterNodes'>): string {
+  if (config.redisClusterNodes !== undefined) {
+    const seeds = config.redisClusterNodes.length;
+    return `redis (a Redis Cluster, ${seeds} seed node${seeds === 1 ? '' : 's'}; sessions: connect-redis, codes: RedisOtpStore)`;
+  }
+  if (config.redisUrl !== undefined) return 'redis (sessions: connect-redis, codes: RedisOtpStore)';
+  return 'memory (sessions and codes in this process)';
+}
+
 /**
  * True when OTP_ENCRYPTION_KEY was made up at this start (never in production): nothing sealed by
  * another run can ever be opened, so a user's stored secret that does not open may be forgotten.

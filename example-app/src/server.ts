@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig, startupWarnings } from './config.js';
+import { ConfigError, loadConfig, startupWarnings, storeDescription } from './config.js';
 import { createExampleApp } from './app.js';
 import { createHttpServer } from './http-server.js';
 
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     // An IPv6 address is bracketed in a URL.
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     console.log(`passport-sms-otp example app on http://${host}:${port}`);
-    console.log(`  store:  ${infra.storeKind === 'redis' ? 'redis (sessions: connect-redis, codes: RedisOtpStore)' : 'memory (sessions and codes in this process)'}`);
+    console.log(`  store:  ${storeDescription(config)}`);
     console.log(`  sender: ${infra.senderKind}${infra.outbox ? ` (texts at http://${host}:${port}/dev/outbox)` : ''}`);
   });
   server.on('error', (err) => {
