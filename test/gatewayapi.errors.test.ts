@@ -159,6 +159,25 @@ describe('GatewayApiSender: failures', () => {
     expect(await sendError(new GatewayApiSender({ token: 't', fetch: textOnly(`${long}${' '.repeat(100)}`) }))).to.include({ providerCode: undefined });
   });
 
+  it('a 200 whose body stalls past timeoutMs, or breaks off, says which: the message may have been sent', async () => {
+    const answer = (fail: 'on-abort' | 'at-once'): typeof fetch => async (_input, init) => {
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"ids":'));
+          if (fail === 'at-once') controller.error(new Error('other side closed'));
+          else init?.signal?.addEventListener('abort', () => controller.error(init.signal?.reason));
+        },
+      });
+      return new Response(stream, { status: 200 });
+    };
+    const stalled = await sendError(new GatewayApiSender({ token: 't', timeoutMs: 100, fetch: answer('on-abort') }));
+    expect(stalled).to.include({ httpStatus: 200, retryable: false, mayHaveBeenSent: true });
+    expect(stalled.message).to.contain('its body did not come within 100 ms').and.contain('may have been sent');
+    const broken = await sendError(new GatewayApiSender({ token: 't', timeoutMs: 5000, fetch: answer('at-once') }));
+    expect(broken).to.include({ httpStatus: 200, retryable: false, mayHaveBeenSent: true });
+    expect(broken.message).to.contain('its body broke off');
+  });
+
   it('a closed port: a network error, retryable, naming the system error', async () => {
     const error = await sendError(new GatewayApiSender({ baseUrl: await closedPortUrl(), token: double.token }));
     expect(error).to.include({ retryable: true, configuration: false, httpStatus: undefined });

@@ -104,7 +104,7 @@ export function errorFromResponse(status: number, bodyText: string, redactedTo: 
  * `ids` (a non-empty array) is required. A 2xx without it is an error that
  * must not be retried: the message may well have gone out.
  */
-export function checkSuccessBody(status: number, bodyText: string, redactedTo: string): void {
+export function checkSuccessBody(status: number, bodyText: string, redactedTo: string, bodyLost?: string): void {
   let parsed: unknown;
   try {
     parsed = JSON.parse(bodyText);
@@ -113,8 +113,9 @@ export function checkSuccessBody(status: number, bodyText: string, redactedTo: s
   }
   const ids = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>)['ids'] : undefined;
   if (Array.isArray(ids) && ids.length > 0) return;
+  const what = bodyLost === undefined ? 'without the expected JSON (an "ids" array)' : `but ${bodyLost}`;
   throw new SmsSendError(
-    `GatewayAPI answered HTTP ${status} for the message to ${redactedTo} without the expected JSON (an "ids" array); the message may have been sent.`,
+    `GatewayAPI answered HTTP ${status} for the message to ${redactedTo} ${what}; the message may have been sent.`,
     { httpStatus: status, retryable: false },
   );
 }

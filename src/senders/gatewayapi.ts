@@ -269,7 +269,7 @@ export class GatewayApiSender implements SmsSender {
     } catch {
       // The status came and only the body broke off: judged by the status alone (a 2xx may have
       // sent the text, a 4xx is still a refusal, a 5xx proves nothing).
-      if (response.ok) checkSuccessBody(response.status, '', redactedTo);
+      if (response.ok) checkSuccessBody(response.status, '', redactedTo, signal.aborted ? `its body did not come within ${this.#timeoutMs} ms` : 'its body broke off');
       throw errorFromResponse(response.status, '', redactedTo, response.type === 'opaqueredirect');
     }
     if (response.ok) {
