@@ -57,6 +57,16 @@ describe('Codes: compared as keyed MACs, in constant time', () => {
     expect(sealer.codeDigest('u|c', '1', '123456')).to.not.equal(sealer.codeDigest('u', 'c|1', '123456'));
   });
 
+  it('the MAC itself depends on the key (not only the key id before it): unkeyed, a 6-digit code falls to 10^6 hashes', () => {
+    const macOf = (digest: string): string => digest.split('.')[1] as string;
+    const one = macOf(new SecretSealer(TEST_KEY).codeDigest('u', 'c1', '123456'));
+    expect(macOf(new SecretSealer('b'.repeat(64)).codeDigest('u', 'c1', '123456'))).to.not.equal(one);
+    // Recomputed independently: HMAC-SHA256 under a key derived from the configured one.
+    const codeKey = crypto.createHash('sha256').update('passport-sms-otp code key').update(Buffer.from(TEST_KEY, 'hex')).digest();
+    expect(one).to.equal(crypto.createHmac('sha256', codeKey).update('1:u|c1|123456').digest('base64url'));
+    expect(one).to.not.equal(crypto.createHash('sha256').update('1:u|c1|123456').digest('base64url'));
+  });
+
   it('with several keys, the submitted code is MACed under each, current key first', () => {
     const sealer = new SecretSealer([{ id: 'new', key: 'b'.repeat(64) }, { id: 'old', key: TEST_KEY }]);
     const macOf = (digest: string): string => digest.split('.')[1] as string;
