@@ -30,6 +30,21 @@ describe('Example app, in-memory mode: the JSON contract', () => {
     expect(await state()).to.deep.equal({ status: 'authenticated' });
   });
 
+  it('the session id changes at the password step and again at the code step; the earlier ids hold nothing', async () => {
+    const sid = (res: { headers: Record<string, unknown> }) => (res.headers['set-cookie'] as string[] | undefined)?.find((c) => c.startsWith('sid='))?.split(';')[0];
+    const anonymous = sid(await agent.get('/login').set('Accept', 'text/html'));
+    expect(anonymous, 'the sign-in page stores a session (its CSRF token)').to.be.a('string');
+    const pending = sid(await login());
+    expect(pending).to.be.a('string').and.not.equal(anonymous);
+    const full = sid(await submit(newestCode(await outbox())));
+    expect(full).to.be.a('string').and.not.equal(pending).and.not.equal(anonymous);
+    for (const old of [anonymous, pending]) {
+      const account = await request(handle.app).get('/account').set(JSON_ACCEPT).set('Cookie', old as string);
+      expect(account.status, `GET /account with ${old === pending ? 'the pending' : 'the first'} id`).to.equal(401);
+    }
+    expect((await request(handle.app).get('/account').set(JSON_ACCEPT).set('Cookie', full as string)).body).to.deep.equal({ username: 'alice' });
+  });
+
   it('POST /login → 200 otp_required; POST /login/otp → 200 authenticated; GET /account → 200 username', async () => {
     const first = await login();
     expect([first.status, first.body]).to.deep.equal([200, { status: 'otp_required' }]);

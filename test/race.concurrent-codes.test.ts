@@ -40,19 +40,19 @@ describe('Races: concurrent submissions of the right code', () => {
       const results = await Promise.all(Array.from({ length: PARALLEL }, () => challenges.verify({ userId: 'racer', challengeId, code })));
       expect(results.filter((r) => r.ok)).to.have.length(1);
     });
-  }
 
-  it('counts every wrong attempt: of 50 parallel wrong codes at most 5 are compared, and the user backoff stops the rest', async () => {
-    const sender = new OutboxSender();
-    const challenges = new OtpChallenges({ store: new RedisOtpStore(redis.client, { prefix: redis.prefix() }), sender, encryptionKey: TEST_KEY });
-    const { challengeId } = await challenges.start({ userId: 'guesser', phoneNumber: '+4512345678' });
-    const code = codeIn(sender.lastTo('+4512345678')?.text);
-    const guesses = Array.from({ length: PARALLEL }, (_, i) => String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0'));
-    const results = await Promise.all(guesses.map((guess) => challenges.verify({ userId: 'guesser', challengeId, code: guess })));
-    const codes = results.map((r) => (r.ok ? 'OK' : r.error.code));
-    expect(codes.filter((c) => c === 'CODE_WRONG')).to.have.length(4);
-    expect(codes.filter((c) => c === 'CHALLENGE_EXHAUSTED')).to.have.length(1);
-    expect(codes.filter((c) => c === 'LOCKED')).to.have.length(PARALLEL - 5);
-    expect((await challenges.verify({ userId: 'guesser', challengeId, code })).ok).to.equal(false);
-  });
+    it(`${name}: counts every wrong attempt: of 50 parallel wrong codes at most 5 are compared, and the user backoff stops the rest`, async () => {
+      const sender = new OutboxSender();
+      const challenges = new OtpChallenges({ store: makeStore(), sender, encryptionKey: TEST_KEY });
+      const { challengeId } = await challenges.start({ userId: 'guesser', phoneNumber: '+4512345678' });
+      const code = codeIn(sender.lastTo('+4512345678')?.text);
+      const guesses = Array.from({ length: PARALLEL }, (_, i) => String((Number(code) + 1 + i) % 1_000_000).padStart(6, '0'));
+      const results = await Promise.all(guesses.map((guess) => challenges.verify({ userId: 'guesser', challengeId, code: guess })));
+      const codes = results.map((r) => (r.ok ? 'OK' : r.error.code));
+      expect(codes.filter((c) => c === 'CODE_WRONG')).to.have.length(4);
+      expect(codes.filter((c) => c === 'CHALLENGE_EXHAUSTED')).to.have.length(1);
+      expect(codes.filter((c) => c === 'LOCKED')).to.have.length(PARALLEL - 5);
+      expect((await challenges.verify({ userId: 'guesser', challengeId, code })).ok).to.equal(false);
+    });
+  }
 });
