@@ -157,6 +157,11 @@ describe('GatewayApiSender: failures', () => {
     const textOnly = (text: string) => (async () => ({ ok: false, status: 403, type: 'basic', text: async () => text })) as unknown as typeof fetch;
     expect(await sendError(new GatewayApiSender({ token: 't', fetch: textOnly(long) }))).to.include({ providerCode: '0x0216' });
     expect(await sendError(new GatewayApiSender({ token: 't', fetch: textOnly(`${long}${' '.repeat(100)}`) }))).to.include({ providerCode: undefined });
+    // Bytes, not characters: 'ø' is two in UTF-8, so this is over the limit with fewer characters than it.
+    const wide = `{"code":"0x0216","pad":"${'ø'.repeat(MAX_ANSWER_BYTES / 2)}"}`;
+    expect(wide.length).to.be.below(MAX_ANSWER_BYTES);
+    expect(await sendError(new GatewayApiSender({ token: 't', fetch: textOnly(wide) }))).to.include({ providerCode: undefined });
+    expect(await sendError(new GatewayApiSender({ token: 't', fetch: async () => new Response(wide, { status: 403 }) }))).to.include({ providerCode: undefined });
   });
 
   it('a 200 whose body stalls past timeoutMs, or breaks off, says which: the message may have been sent', async () => {

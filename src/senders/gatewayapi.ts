@@ -293,7 +293,7 @@ async function readAnswer(response: Response): Promise<string> {
   // A custom fetch's answer without a stream: its text, as a whole.
   if (body === undefined || body === null || typeof body.getReader !== 'function') {
     const text = typeof response.text === 'function' ? await response.text() : '';
-    return text.length > MAX_ANSWER_BYTES ? '' : text;
+    return Buffer.byteLength(text, 'utf8') > MAX_ANSWER_BYTES ? '' : text;
   }
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
